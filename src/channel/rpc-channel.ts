@@ -1,0 +1,363 @@
+import { nanoid } from 'nanoid';
+import { RPCChannelClosedError, RPCInvalidArgumentError } from '../errors.js';
+import { emptyIoStats, type IoEvents, type IoInboundMessage, type IoInterface, type IoStats } from '../io/io-interface.js';
+import { TypedEmitter, defaultLogger, type Logger } from '../io/typed-emitter.js';
+import { MessageKind, decodeMessage, encodeMessage, type CallbackHeader, type RequestHeader } from '../protocol/envelope.js';
+import { deserializeError } from '../protocol/error-codec.js';
+import { decodeValue, encodeValue, resolveSerializer, type SerializationOption, type Serializer } from '../protocol/serializer.js';
+import { extractCallbacks } from './callbacks.js';
+import { PendingCalls } from './pending-calls.js';
+import { RequestHandler } from './request-handler.js';
+import type { CallOptions, NotifyAPI, RemoteAPI } from './types.js';
+
+/** Options of {@link RPCChannel}. */
+export interface RPCChannelOptions<Local extends object> {
+  /** The API this side serves. Can also be set later with {@link RPCChannel.expose}. */
+  expose?: Local;
+  /**
+   * Default timeout of every call, in milliseconds; override per proxy with `getAPI({ timeout })`.
+   * @defaultValue 30000
+   */
+  timeout?: number;
+  /**
+   * How arguments, results and errors are encoded.
+   * @defaultValue 'superjson'
+   */
+  serialization?: SerializationOption;
+  /** Receives background errors when nobody listens to `'error'`. @defaultValue a `process.emitWarning` logger */
+  logger?: Logger;
+}
+
+/** Defaults of {@link RPCChannelOptions}. */
+export const DEFAULT_CHANNEL_OPTIONS = {
+  timeout: 30_000,
+  serialization: 'superjson',
+} as const satisfies RPCChannelOptions<object>;
+
+/** Largest timeout a Node timer supports. */
+const MAX_TIMEOUT_MS = 2_147_483_647;
+
+/** Counters of a channel and of its IO. */
+export interface RPCStats extends IoStats {
+  /** Calls and notifications made through proxies. */
+  calls: number;
+  /** Requests this side ran to completion. */
+  handled: number;
+  /** Calls that timed out. */
+  timeouts: number;
+  /** Requests not started because their caller's deadline had passed. */
+  expired: number;
+  /** Late or repeated answers ignored because their call had already settled. */
+  duplicates: number;
+}
+
+/** Events of {@link RPCChannel}. */
+export interface RPCChannelEvents {
+  /** A background problem: a malformed message, a failed write, a notification handler that threw. */
+  error: (error: Error) => void;
+  /** A request was skipped because its deadline had passed before it could start. */
+  expired: (info: { id: string; method: string }) => void;
+  /** An answer arrived for a call that had already settled; it was ignored. */
+  duplicate: (info: { id: string }) => void;
+  /** A peer announced with `signalDestroy()` that it is going away. */
+  'peer-destroyed': (peerId: string) => void;
+}
+
+function validateTimeout(value: unknown, option: string): number {
+  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0 || value > MAX_TIMEOUT_MS) {
+    throw new RPCInvalidArgumentError(option, `expected a number of milliseconds in (0, ${MAX_TIMEOUT_MS}], got ${String(value)}`);
+  }
+  return value;
+}
+
+/**
+ * Typed, bidirectional RPC over any {@link IoInterface}. It serves a local API
+ * and hands out typed proxies of the remote one. The channel owns its IO:
+ * {@link RPCChannel.destroy} destroys it.
+ *
+ * @typeParam Local - The API this side exposes.
+ * @typeParam Remote - The API the peer exposes.
+ *
+ * @example
+ * ```ts
+ * const io = new RedisStreamsIO({ url: process.env.REDIS_URL, stream: 'math' });
+ * const channel = new RPCChannel<{}, { add(a: number, b: number): number }>(io);
+ * const api = channel.getAPI();
+ * console.log(await api.add(1, 2)); // 3
+ * await channel.destroy();
+ * ```
+ */
+export class RPCChannel<Local extends object = Record<string, never>, Remote extends object = Record<string, never>> {
+  private readonly events: TypedEmitter<RPCChannelEvents>;
+  private readonly serializer: Serializer;
+  private readonly timeoutMs: number;
+  private readonly pending = new PendingCalls();
+  private readonly handler: RequestHandler;
+  private readonly counters = { calls: 0, handled: 0, timeouts: 0, expired: 0, duplicates: 0 };
+  private readonly idPrefix = `${nanoid(10)}.`;
+  private nextId = 0;
+  private local: Local | undefined;
+  private destroyed = false;
+  private destroying: Promise<void> | undefined;
+  private readonly loop: Promise<void>;
+  private readonly onIoError = (error: Error): void => this.reportError(error);
+  private readonly onPeerDestroyed = (peerId: string): void => {
+    this.handler.forgetPeer(peerId);
+    this.events.emit('peer-destroyed', peerId);
+  };
+
+  /**
+   * @param io - The transport; the channel starts reading it at once and owns it from now on.
+   * @param options - See {@link RPCChannelOptions}.
+   * @throws {@link RPCInvalidArgumentError} for an invalid option.
+   */
+  constructor(
+    private readonly io: IoInterface<IoEvents>,
+    options: RPCChannelOptions<Local> = {},
+  ) {
+    const merged = { ...DEFAULT_CHANNEL_OPTIONS, ...options };
+    this.timeoutMs = validateTimeout(merged.timeout, 'timeout');
+    this.serializer = resolveSerializer(merged.serialization);
+    if (merged.expose !== undefined && (typeof merged.expose !== 'object' || merged.expose === null)) {
+      throw new RPCInvalidArgumentError('expose', `expected an object, got ${String(merged.expose)}`);
+    }
+    this.events = new TypedEmitter<RPCChannelEvents>(merged.logger ?? defaultLogger);
+    const channel = this;
+    this.handler = new RequestHandler({
+      io,
+      serializer: this.serializer,
+      api: () => channel.local,
+      reportError: (e) => channel.reportError(e),
+      onExpired: (h) => channel.countExpired(h),
+      onHandled: () => void channel.counters.handled++,
+    });
+    io.on('error', this.onIoError);
+    io.on('peer-destroyed', this.onPeerDestroyed);
+    if (merged.expose !== undefined) this.expose(merged.expose);
+    this.loop = this.readLoop().catch((err: unknown) => this.reportError(err as Error));
+  }
+
+  /**
+   * Serves `api` from now on, replacing any API exposed before. Only functions
+   * reachable through own properties (or class methods) are callable; see the README.
+   *
+   * @param api - The local API object.
+   * @throws {@link RPCInvalidArgumentError} when `api` is not an object.
+   */
+  expose(api: Local): void {
+    if (typeof api !== 'object' || api === null) throw new RPCInvalidArgumentError('api', `expected an object, got ${String(api)}`);
+    this.local = api;
+    this.io.acceptRequests?.();
+  }
+
+  /**
+   * A typed proxy of the remote API.
+   *
+   * @param options - Per-call options for calls made through this proxy.
+   * @returns A proxy: `await api.math.add(1, 2)`.
+   * @throws {@link RPCInvalidArgumentError} for an invalid `timeout`.
+   */
+  getAPI(options: CallOptions = {}): RemoteAPI<Remote> {
+    const timeoutMs = options.timeout === undefined ? this.timeoutMs : validateTimeout(options.timeout, 'timeout');
+    return this.proxy([], (path, args) => this.call(path, args, timeoutMs)) as RemoteAPI<Remote>;
+  }
+
+  /**
+   * A proxy whose calls are notifications: no answer is expected, each call
+   * resolves once written. The remote handler's failures stay on the remote side.
+   *
+   * @returns A proxy: `await channel.notify().log('hi')`.
+   */
+  notify(): NotifyAPI<Remote> {
+    return this.proxy([], (path, args) => this.send(path, args)) as NotifyAPI<Remote>;
+  }
+
+  /** Counters of this channel and its IO. */
+  stats(): RPCStats {
+    return { ...emptyIoStats(), ...this.io.stats?.(), ...this.counters };
+  }
+
+  /** Subscribes to an event. */
+  on<E extends keyof RPCChannelEvents & string>(event: E, listener: RPCChannelEvents[E]): this {
+    this.events.on(event, listener);
+    return this;
+  }
+
+  /** Subscribes to the next occurrence of an event. */
+  once<E extends keyof RPCChannelEvents & string>(event: E, listener: RPCChannelEvents[E]): this {
+    this.events.once(event, listener);
+    return this;
+  }
+
+  /** Unsubscribes a listener. */
+  off<E extends keyof RPCChannelEvents & string>(event: E, listener: RPCChannelEvents[E]): this {
+    this.events.off(event, listener);
+    return this;
+  }
+
+  /**
+   * Tells peers this endpoint is going away (see the IO's `signalDestroy`). It
+   * does not destroy anything, here or there.
+   */
+  async signalDestroy(): Promise<void> {
+    if (this.destroyed) throw new RPCChannelClosedError('RPC channel is destroyed');
+    await this.io.signalDestroy?.();
+  }
+
+  /**
+   * Closes the channel: every pending call rejects at once with
+   * {@link RPCChannelClosedError}, timers are cleared and the IO is destroyed.
+   * Idempotent. Requests still being handled are not answered; a load-balanced
+   * transport delivers them again to another worker.
+   */
+  destroy(): Promise<void> {
+    this.destroying ??= this.close();
+    return this.destroying;
+  }
+
+  private async close(): Promise<void> {
+    this.destroyed = true;
+    this.pending.rejectAll((call) => new RPCChannelClosedError(`RPC channel destroyed while "${call.method}" was pending`));
+    this.handler.forgetAll();
+    try {
+      await this.io.destroy?.();
+    } finally {
+      await this.loop;
+      this.io.off('error', this.onIoError);
+      this.io.off('peer-destroyed', this.onPeerDestroyed);
+    }
+  }
+
+  private proxy(path: string[], invoke: (path: string[], args: unknown[]) => Promise<unknown>): unknown {
+    const children = new Map<string, unknown>();
+    const target = function rpcProxy(): void {};
+    return new Proxy(target, {
+      get: (_t, prop) => {
+        // `then` must stay undefined so that awaiting a namespace does not call the remote.
+        if (typeof prop !== 'string' || prop === 'then') return undefined;
+        let child = children.get(prop);
+        if (child === undefined) {
+          child = this.proxy([...path, prop], invoke);
+          children.set(prop, child);
+        }
+        return child;
+      },
+      apply: (_t, _this, args: unknown[]) => invoke(path, args),
+    });
+  }
+
+  private newId(): string {
+    return this.idPrefix + (this.nextId++).toString(36);
+  }
+
+  private call(path: string[], rawArgs: unknown[], timeoutMs: number): Promise<unknown> {
+    if (this.destroyed) return Promise.reject(new RPCChannelClosedError('RPC channel is destroyed'));
+    const method = path.join('.');
+    const id = this.newId();
+    const stackHolder: { stack?: string } = {};
+    Error.captureStackTrace(stackHolder, this.call);
+    let data: string;
+    const extracted = extractCallbacks(rawArgs);
+    try {
+      data = this.encodeRequest(id, path, extracted?.args ?? rawArgs, Date.now() + timeoutMs, false, extracted?.paths);
+    } catch (err) {
+      return Promise.reject(err as Error);
+    }
+    this.counters.calls++;
+    return new Promise<unknown>((resolve, reject) => {
+      this.pending.add(id, { method, resolve, reject, callbacks: extracted?.functions, timer: undefined }, timeoutMs, stackHolder, () => void this.counters.timeouts++);
+      this.io.write({ data }).catch((err: unknown) => this.pending.take(id)?.reject(err as Error));
+    });
+  }
+
+  private async send(path: string[], rawArgs: unknown[]): Promise<void> {
+    if (this.destroyed) throw new RPCChannelClosedError('RPC channel is destroyed');
+    if (extractCallbacks(rawArgs) !== undefined) {
+      throw new RPCInvalidArgumentError('args', 'a notification cannot take callbacks (there is no call for them to belong to)');
+    }
+    const data = this.encodeRequest(this.newId(), path, rawArgs, Date.now() + this.timeoutMs, true, undefined);
+    this.counters.calls++;
+    await this.io.write({ data });
+  }
+
+  private encodeRequest(id: string, path: string[], args: unknown[], dl: number, notify: boolean, cb: RequestHeader['cb']): string {
+    const header: RequestHeader = notify ? { v: 1, k: MessageKind.Request, id, m: path, dl, n: 1 } : cb === undefined ? { v: 1, k: MessageKind.Request, id, m: path, dl } : { v: 1, k: MessageKind.Request, id, m: path, dl, cb };
+    return encodeMessage(header, encodeValue(this.serializer, args, `arguments of "${path.join('.')}"`));
+  }
+
+  private async readLoop(): Promise<void> {
+    for (;;) {
+      const message = await this.io.read();
+      if (message === null) return;
+      this.dispatch(message);
+    }
+  }
+
+  private dispatch(message: IoInboundMessage): void {
+    let decoded;
+    try {
+      decoded = decodeMessage(message.data, message.id);
+    } catch (err) {
+      this.reportError(err as Error);
+      if (message.receipt !== undefined) this.io.ack?.(message.receipt).catch((e: unknown) => this.reportError(e as Error));
+      return;
+    }
+    const { header, payload } = decoded;
+    switch (header.k) {
+      case MessageKind.Request:
+        return this.handler.handle(header, payload, message);
+      case MessageKind.Result:
+        return this.settle(header.id, payload, true);
+      case MessageKind.Error:
+        return this.settle(header.id, payload, false);
+      case MessageKind.Callback:
+        return this.runCallback(header, payload);
+      default:
+        return assertNever(header);
+    }
+  }
+
+  private settle(id: string, payload: string, ok: boolean): void {
+    const call = this.pending.take(id);
+    if (call === undefined) {
+      this.counters.duplicates++;
+      this.events.emit('duplicate', { id });
+      return;
+    }
+    let value: unknown;
+    try {
+      value = decodeValue(this.serializer, payload, ok ? `result of "${call.method}"` : `error of "${call.method}"`);
+    } catch (err) {
+      call.reject(err as Error);
+      return;
+    }
+    if (ok) call.resolve(value);
+    else call.reject(deserializeError(value));
+  }
+
+  private runCallback(header: CallbackHeader, payload: string): void {
+    const fn = this.pending.get(header.id)?.callbacks?.[header.c];
+    if (fn === undefined) return;
+    try {
+      const args = decodeValue(this.serializer, payload, 'callback arguments');
+      const result = fn(...(Array.isArray(args) ? args : [args]));
+      if (result instanceof Promise) result.catch((err: unknown) => this.reportError(err as Error));
+    } catch (err) {
+      this.reportError(err as Error);
+    }
+  }
+
+  private countExpired(header: RequestHeader): void {
+    this.counters.expired++;
+    this.events.emit('expired', { id: header.id, method: header.m.join('.') });
+  }
+
+  private reportError(error: Error): void {
+    if (this.destroyed && error.name === 'RedisStreamsDestroyedError') return;
+    this.events.emit('error', error);
+  }
+}
+
+function assertNever(value: never): never {
+  throw new Error(`Unhandled message kind: ${JSON.stringify(value)}`);
+}

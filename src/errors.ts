@@ -1,0 +1,175 @@
+/**
+ * Every error this library throws or rejects with. Callers branch on
+ * `instanceof` or on the stable {@link RPCErrorCode} in `code`, never on message text.
+ *
+ * @module
+ */
+
+/** Stable machine-readable codes carried by every {@link RPCError}. */
+export type RPCErrorCode =
+  | 'ERR_RPC_TIMEOUT'
+  | 'ERR_RPC_CLOSED'
+  | 'ERR_RPC_METHOD_NOT_FOUND'
+  | 'ERR_RPC_PROTOCOL'
+  | 'ERR_RPC_DELIVERY'
+  | 'ERR_RPC_INVALID_ARGUMENT'
+  | 'ERR_RPC_QUEUE_OVERFLOW'
+  | 'ERR_RPC_SERIALIZATION'
+  | 'ERR_REDIS_CONNECTION'
+  | 'ERR_REDIS_DESTROYED';
+
+/** Options accepted by every {@link RPCError} constructor. */
+export interface RPCErrorOptions {
+  /** The underlying error, if any (an ioredis failure, a decode error, ...). */
+  cause?: unknown;
+}
+
+/**
+ * Base class of every error raised by redis-streams-rpc.
+ *
+ * @example
+ * ```ts
+ * try { await api.slow(); } catch (err) {
+ *   if (err instanceof RPCError && err.code === 'ERR_RPC_TIMEOUT') retry();
+ * }
+ * ```
+ */
+export abstract class RPCError extends Error {
+  /** Stable code, safe to branch on. */
+  abstract readonly code: RPCErrorCode;
+
+  /**
+   * @param message - Human readable description naming the bad value or option.
+   * @param options - `cause` of the failure, if any.
+   */
+  constructor(message: string, options?: RPCErrorOptions) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
+    this.name = new.target.name;
+  }
+}
+
+/** A call got no answer within its timeout. Its stack is the caller's. */
+export class RPCTimeoutError extends RPCError {
+  readonly code = 'ERR_RPC_TIMEOUT' as const;
+  /** The method path that timed out, e.g. `math.add`. */
+  readonly method: string;
+  /** The timeout that expired, in milliseconds. */
+  readonly timeoutMs: number;
+
+  /**
+   * @param method - Dotted path of the remote method.
+   * @param timeoutMs - The timeout that expired.
+   */
+  constructor(method: string, timeoutMs: number, options?: RPCErrorOptions) {
+    super(`RPC call "${method}" timed out after ${timeoutMs} ms (change it with the "timeout" option)`, options);
+    this.method = method;
+    this.timeoutMs = timeoutMs;
+  }
+}
+
+/** The channel (or its IO) was destroyed while the call was pending or before it started. */
+export class RPCChannelClosedError extends RPCError {
+  readonly code = 'ERR_RPC_CLOSED' as const;
+}
+
+/** The peer does not expose the method that was called. */
+export class RPCMethodNotFoundError extends RPCError {
+  readonly code = 'ERR_RPC_METHOD_NOT_FOUND' as const;
+  /** The method path that was not found. */
+  readonly method: string;
+
+  /** @param method - Dotted path of the method that does not exist. */
+  constructor(method: string, options?: RPCErrorOptions) {
+    super(`Remote method "${method}" is not exposed by the peer`, options);
+    this.method = method;
+  }
+}
+
+/** An inbound message was not written by this library or has the wrong shape. It was skipped. */
+export class RPCProtocolError extends RPCError {
+  readonly code = 'ERR_RPC_PROTOCOL' as const;
+  /** Transport id of the offending entry (a Redis stream entry id), when known. */
+  readonly entryId: string | undefined;
+
+  /**
+   * @param message - What was wrong with the entry.
+   * @param entryId - Id of the entry, when known.
+   */
+  constructor(message: string, entryId?: string, options?: RPCErrorOptions) {
+    super(entryId === undefined ? message : `${message} (entry ${entryId})`, options);
+    this.entryId = entryId;
+  }
+}
+
+/** A request could not be delivered: it was dead-lettered after too many delivery attempts. */
+export class RPCDeliveryError extends RPCError {
+  readonly code = 'ERR_RPC_DELIVERY' as const;
+  /** How many times the request was delivered before giving up. */
+  readonly deliveries: number;
+
+  /**
+   * @param message - Why delivery failed.
+   * @param deliveries - Number of delivery attempts.
+   */
+  constructor(message: string, deliveries: number, options?: RPCErrorOptions) {
+    super(message, options);
+    this.deliveries = deliveries;
+  }
+}
+
+/** An option or argument is invalid. The message names it. */
+export class RPCInvalidArgumentError extends RPCError {
+  readonly code = 'ERR_RPC_INVALID_ARGUMENT' as const;
+  /** Name of the offending option or argument. */
+  readonly argument: string;
+
+  /**
+   * @param argument - Name of the option or argument.
+   * @param message - What is wrong and what is accepted.
+   */
+  constructor(argument: string, message: string, options?: RPCErrorOptions) {
+    super(`Invalid option "${argument}": ${message}`, options);
+    this.argument = argument;
+  }
+}
+
+/** The bounded inbound queue was full; the oldest message was dropped. */
+export class RPCQueueOverflowError extends RPCError {
+  readonly code = 'ERR_RPC_QUEUE_OVERFLOW' as const;
+  /** Total messages dropped by this IO so far. */
+  readonly dropped: number;
+
+  /**
+   * @param maxQueueSize - The configured bound.
+   * @param dropped - Total number dropped so far.
+   */
+  constructor(maxQueueSize: number, dropped: number, options?: RPCErrorOptions) {
+    super(`Inbound queue full (maxQueueSize ${maxQueueSize}): dropped the oldest message, ${dropped} dropped so far`, options);
+    this.dropped = dropped;
+  }
+}
+
+/** A value could not be serialized or deserialized. */
+export class RPCSerializationError extends RPCError {
+  readonly code = 'ERR_RPC_SERIALIZATION' as const;
+}
+
+/** Redis could not be reached, or a Redis command failed. The ioredis error is the `cause`. */
+export class RedisStreamsConnectionError extends RPCError {
+  readonly code = 'ERR_REDIS_CONNECTION' as const;
+
+  /** @param detail - What failed. */
+  constructor(detail: string, options?: RPCErrorOptions) {
+    super(`Redis Streams connection error: ${detail}`, options);
+  }
+}
+
+/** The Redis Streams adapter was used after `destroy()`. */
+export class RedisStreamsDestroyedError extends RPCError {
+  readonly code = 'ERR_REDIS_DESTROYED' as const;
+
+  /** @param operation - The operation that was attempted. */
+  constructor(operation: string, options?: RPCErrorOptions) {
+    super(`Redis Streams adapter has been destroyed (cannot ${operation})`, options);
+  }
+}

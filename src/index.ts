@@ -1,0 +1,46 @@
+/**
+ * redis-streams-rpc: typed, bidirectional RPC over Redis Streams.
+ *
+ * @packageDocumentation
+ */
+export { RPCChannel, DEFAULT_CHANNEL_OPTIONS } from './channel/rpc-channel.js';
+export type { RPCChannelOptions, RPCChannelEvents, RPCStats } from './channel/rpc-channel.js';
+export type { RemoteAPI, NotifyAPI, RemoteMethod, NotifyMethod, CallOptions, AnyFunction } from './channel/types.js';
+
+export { emptyIoStats } from './io/io-interface.js';
+export type {
+  IoInterface,
+  IoInboundMessage,
+  IoOutboundMessage,
+  IoReceipt,
+  IoUndeliverable,
+  IoCapabilities,
+  IoStats,
+  IoEvents,
+  EventMap,
+} from './io/io-interface.js';
+export { defaultLogger } from './io/typed-emitter.js';
+export type { Logger } from './io/typed-emitter.js';
+
+export { MemoryIO, createMemoryIoPair, DEFAULT_MEMORY_IO_OPTIONS } from './memory/memory-io.js';
+export type { MemoryIOOptions } from './memory/memory-io.js';
+
+export { superjsonSerializer, jsonSerializer } from './protocol/serializer.js';
+export type { Serializer, SerializationOption } from './protocol/serializer.js';
+export { PROTOCOL_VERSION, MessageKind } from './protocol/envelope.js';
+export type { MessageKindTag } from './protocol/envelope.js';
+
+export {
+  RPCError,
+  RPCTimeoutError,
+  RPCChannelClosedError,
+  RPCMethodNotFoundError,
+  RPCProtocolError,
+  RPCDeliveryError,
+  RPCInvalidArgumentError,
+  RPCQueueOverflowError,
+  RPCSerializationError,
+  RedisStreamsConnectionError,
+  RedisStreamsDestroyedError,
+} from './errors.js';
+export type { RPCErrorCode, RPCErrorOptions } from './errors.js';

@@ -1,0 +1,159 @@
+/**
+ * The contract between {@link RPCChannel} and a transport. Plain data only: no
+ * transport (Redis, ioredis) type appears here, so the channel can be driven by
+ * the in-memory pair in unit tests and by {@link RedisStreamsIO} in production.
+ *
+ * @module
+ */
+
+/**
+ * Opaque handle of an inbound message that the transport wants settled
+ * (acknowledged) once it has been handled. Pass it back unchanged.
+ */
+export interface IoReceipt {
+  /** Transport id of the message, e.g. a Redis stream entry id. */
+  readonly id: string;
+}
+
+/** Why a transport refused to deliver a message for handling. */
+export interface IoUndeliverable {
+  /** How many times the message was delivered before the transport gave up. */
+  readonly deliveries: number;
+  /** Human-readable reason, e.g. "exceeded maxDeliveries (5)". */
+  readonly reason: string;
+}
+
+/** One inbound message as the channel sees it. */
+export interface IoInboundMessage {
+  /** The encoded payload, exactly as the sender wrote it. */
+  readonly data: string;
+  /** Endpoint id of the sender, when the transport knows it. Replies are addressed to it. */
+  readonly from?: string;
+  /** Transport id (e.g. a stream entry id), for error reports. */
+  readonly id?: string;
+  /**
+   * Present when the transport needs the message settled: pass it as
+   * {@link IoOutboundMessage.settles} with the reply, or to {@link IoInterface.ack}.
+   */
+  readonly receipt?: IoReceipt;
+  /**
+   * Set when the transport has given up on this message (for example it was
+   * dead-lettered after too many deliveries). It must not be handled; the
+   * channel tells the sender instead. The transport has already settled it.
+   */
+  readonly undeliverable?: IoUndeliverable;
+}
+
+/** One outbound message. */
+export interface IoOutboundMessage {
+  /** The encoded payload. */
+  readonly data: string;
+  /**
+   * Endpoint id of the only peer that should receive this message (a reply or
+   * a callback invocation). Absent: a request, delivered per the transport's
+   * mode (to every peer, or to one worker of a pool).
+   */
+  readonly target?: string;
+  /**
+   * The inbound message this one answers. The transport settles it together
+   * with this write (Redis: XADD of the reply and XACK in one transaction).
+   */
+  readonly settles?: IoReceipt;
+}
+
+/** What a transport can do; the channel adapts to it. */
+export interface IoCapabilities {
+  /** Inbound messages carry `from`, and `target` on writes is honoured. */
+  readonly addressing: boolean;
+  /** Inbound requests carry receipts that must be settled. */
+  readonly acknowledgements: boolean;
+  /** Each request reaches exactly one of several serving peers. */
+  readonly loadBalanced: boolean;
+  /**
+   * Each request reaches every peer, so peers that serve nothing stay silent
+   * rather than answering "method not found".
+   */
+  readonly broadcast: boolean;
+}
+
+/** Counters kept by a transport. All are totals since creation. */
+export interface IoStats {
+  /** Messages written. */
+  sent: number;
+  /** Messages handed to the inbound queue. */
+  received: number;
+  /** Messages settled (acknowledged). */
+  acked: number;
+  /** Messages taken over from a consumer that stopped. */
+  reclaimed: number;
+  /** Messages moved to a dead-letter store. */
+  deadLettered: number;
+  /** Messages dropped because the inbound queue was full. */
+  dropped: number;
+  /** Pending messages that were trimmed away before being handled. */
+  trimmed: number;
+  /** Successful reconnections after a lost connection. */
+  reconnects: number;
+  /** Inbound entries skipped because they were not valid messages. */
+  malformed: number;
+}
+
+/** Events every transport emits. */
+export interface IoEvents {
+  /** A message was queued for {@link IoInterface.read}. */
+  message: (message: IoInboundMessage) => void;
+  /** A background problem (connection loss, a malformed entry, a dropped message). */
+  error: (error: Error) => void;
+  /** A peer announced with `signalDestroy()` that it is going away. */
+  'peer-destroyed': (peerId: string) => void;
+}
+
+/** A listener map: event name to listener signature. */
+export type EventMap<T> = { [K in keyof T]: (...args: never[]) => void };
+
+/**
+ * A generic, transport-agnostic read/write IO driven by {@link RPCChannel}.
+ *
+ * @typeParam Events - The transport's event map; it extends {@link IoEvents}.
+ */
+export interface IoInterface<Events extends IoEvents = IoEvents> {
+  /** A human-readable name, e.g. the stream name. */
+  readonly name: string;
+  /** This endpoint's id; peers address replies to it. */
+  readonly id: string;
+  /** What the transport can do. */
+  readonly capabilities: IoCapabilities;
+  /**
+   * Resolves with the next inbound message, or `null` once the IO is closed.
+   * Only one read may be outstanding at a time.
+   */
+  read(): Promise<IoInboundMessage | null>;
+  /**
+   * Writes one message.
+   *
+   * @throws When the IO is destroyed or the transport fails; the error is typed.
+   */
+  write(message: IoOutboundMessage): Promise<void>;
+  /** Settles an inbound message that was handled without a reply (a notification). */
+  ack?(receipt: IoReceipt): Promise<void>;
+  /**
+   * Called by the channel once it serves an API: a transport may then start
+   * taking requests (a load-balanced IO must not join a worker pool before).
+   */
+  acceptRequests?(): void;
+  /** Subscribes to an event. */
+  on<E extends keyof Events & string>(event: E, listener: Events[E]): this;
+  /** Unsubscribes a listener added with {@link IoInterface.on}. */
+  off<E extends keyof Events & string>(event: E, listener: Events[E]): this;
+  /** Releases every resource. Idempotent. Pending and later reads resolve `null`. */
+  destroy?(): Promise<void>;
+  /** Tells peers that this endpoint is going away (they emit `'peer-destroyed'`). */
+  signalDestroy?(): Promise<void>;
+  /** Current counters. */
+  stats?(): IoStats;
+}
+
+/** A fresh zeroed {@link IoStats}. */
+export function emptyIoStats(): IoStats {
+  return { sent: 0, received: 0, acked: 0, reclaimed: 0, deadLettered: 0, dropped: 0, trimmed: 0, reconnects: 0, malformed: 0 };
+}

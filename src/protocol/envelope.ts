@@ -1,0 +1,159 @@
+/**
+ * Wire format, version 1. One encoded message is a UTF-8 string:
+ *
+ *     <header JSON>\n<payload>
+ *
+ * The header is a small JSON object tagged by `k` (see {@link MessageKind});
+ * `JSON.stringify` never emits a raw newline, so the first `\n` ends it. The
+ * payload is produced by the channel's {@link Serializer} in a single pass and
+ * is not re-escaped, so a 100 KB argument is encoded once. Headers:
+ *
+ * - request  `{"v":1,"k":"req","id","m":[path],"dl":deadlineEpochMs,"n"?:1,"cb"?:[[argIndex,...path]]}`,
+ *   payload = the argument array; `n` marks a notification (no answer), `cb`
+ *   lists where the caller's callbacks sat in the arguments (replaced by null).
+ * - result   `{"v":1,"k":"res","id"}`, payload = the return value.
+ * - error    `{"v":1,"k":"err","id"}`, payload = a {@link SerializedError}.
+ * - callback `{"v":1,"k":"cb","id","c":index}`, payload = the argument array of
+ *   callback number `c` of call `id` (server to caller).
+ *
+ * @module
+ */
+import { RPCProtocolError } from '../errors.js';
+
+/** The protocol version written in every header. */
+export const PROTOCOL_VERSION = 1;
+
+/** Message tags. */
+export const MessageKind = {
+  Request: 'req',
+  Result: 'res',
+  Error: 'err',
+  Callback: 'cb',
+} as const;
+
+/** One of the {@link MessageKind} tags. */
+export type MessageKindTag = (typeof MessageKind)[keyof typeof MessageKind];
+
+/** Where a callback sat in the arguments: argument index, then property keys or array indexes. */
+export type CallbackPath = readonly (string | number)[];
+
+/** Header of a request or notification. */
+export interface RequestHeader {
+  readonly v: typeof PROTOCOL_VERSION;
+  readonly k: typeof MessageKind.Request;
+  readonly id: string;
+  readonly m: readonly string[];
+  readonly dl: number;
+  readonly n?: 1;
+  readonly cb?: readonly CallbackPath[];
+}
+
+/** Header of a successful answer. */
+export interface ResultHeader {
+  readonly v: typeof PROTOCOL_VERSION;
+  readonly k: typeof MessageKind.Result;
+  readonly id: string;
+}
+
+/** Header of a failed answer. */
+export interface ErrorHeader {
+  readonly v: typeof PROTOCOL_VERSION;
+  readonly k: typeof MessageKind.Error;
+  readonly id: string;
+}
+
+/** Header of a callback invocation. */
+export interface CallbackHeader {
+  readonly v: typeof PROTOCOL_VERSION;
+  readonly k: typeof MessageKind.Callback;
+  readonly id: string;
+  readonly c: number;
+}
+
+/** Any header, tagged by `k`. */
+export type Header = RequestHeader | ResultHeader | ErrorHeader | CallbackHeader;
+
+/** A message split into its validated header and its still-encoded payload. */
+export interface DecodedMessage<H extends Header = Header> {
+  readonly header: H;
+  readonly payload: string;
+}
+
+const MAX_ID_LENGTH = 128;
+const MAX_PATH_DEPTH = 32;
+
+/** Joins a header and an encoded payload. */
+export function encodeMessage(header: Header, payload: string): string {
+  return `${JSON.stringify(header)}\n${payload}`;
+}
+
+/**
+ * Splits and validates a message. The payload is left encoded so that, for
+ * example, a late duplicate answer is dropped without parsing its body.
+ *
+ * @throws {@link RPCProtocolError} when the message was not written by this library.
+ */
+export function decodeMessage(data: string, entryId?: string): DecodedMessage {
+  const nl = data.indexOf('\n');
+  if (nl <= 0 || data.charCodeAt(0) !== 123 /* { */) {
+    throw new RPCProtocolError('Not a redis-streams-rpc message', entryId);
+  }
+  let raw: unknown;
+  try {
+    raw = JSON.parse(data.slice(0, nl));
+  } catch (cause) {
+    throw new RPCProtocolError('Message header is not valid JSON', entryId, { cause });
+  }
+  return { header: validateHeader(raw, entryId), payload: data.slice(nl + 1) };
+}
+
+function fail(what: string, entryId: string | undefined): never {
+  throw new RPCProtocolError(`Invalid message header: ${what}`, entryId);
+}
+
+function validateHeader(raw: unknown, entryId: string | undefined): Header {
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) fail('not an object', entryId);
+  const h = raw as Record<string, unknown>;
+  if (h.v !== PROTOCOL_VERSION) fail(`unsupported version ${JSON.stringify(h.v)}`, entryId);
+  if (typeof h.id !== 'string' || h.id.length === 0 || h.id.length > MAX_ID_LENGTH) fail('bad "id"', entryId);
+  const kind = h.k as MessageKindTag;
+  switch (kind) {
+    case MessageKind.Request:
+      validateRequest(h, entryId);
+      return h as unknown as RequestHeader;
+    case MessageKind.Result:
+    case MessageKind.Error:
+      return h as unknown as ResultHeader | ErrorHeader;
+    case MessageKind.Callback:
+      if (!Number.isInteger(h.c) || (h.c as number) < 0) fail('bad callback index "c"', entryId);
+      return h as unknown as CallbackHeader;
+    default:
+      return assertUnknownKind(kind, entryId);
+  }
+}
+
+function assertUnknownKind(kind: never, entryId: string | undefined): never {
+  return fail(`unknown kind ${JSON.stringify(kind)}`, entryId);
+}
+
+function validateRequest(h: Record<string, unknown>, entryId: string | undefined): void {
+  const m = h.m;
+  if (!Array.isArray(m) || m.length === 0 || m.length > MAX_PATH_DEPTH || !m.every((s) => typeof s === 'string')) {
+    fail('bad method path "m"', entryId);
+  }
+  if (typeof h.dl !== 'number' || !Number.isFinite(h.dl)) fail('bad deadline "dl"', entryId);
+  if (h.n !== undefined && h.n !== 1) fail('bad notification flag "n"', entryId);
+  if (h.cb !== undefined) {
+    const ok =
+      Array.isArray(h.cb) &&
+      h.cb.every(
+        (p) =>
+          Array.isArray(p) &&
+          p.length > 0 &&
+          p.length <= MAX_PATH_DEPTH &&
+          Number.isInteger(p[0]) &&
+          p.every((s) => typeof s === 'string' || (typeof s === 'number' && Number.isInteger(s) && s >= 0)),
+      );
+    if (!ok) fail('bad callback paths "cb"', entryId);
+  }
+}
