@@ -116,7 +116,8 @@ export class RPCChannel<Local extends object = Record<string, never>, Remote ext
     options: RPCChannelOptions<Local> = {},
   ) {
     const merged = { ...DEFAULT_CHANNEL_OPTIONS, ...options };
-    this.timeoutMs = validateTimeout(merged.timeout, 'timeout');
+    // `{ timeout: undefined }` means the default, as it does for getAPI().
+    this.timeoutMs = validateTimeout(options.timeout === undefined ? DEFAULT_CHANNEL_OPTIONS.timeout : options.timeout, 'timeout');
     this.serializer = resolveSerializer(merged.serialization);
     if (merged.expose !== undefined && (typeof merged.expose !== 'object' || merged.expose === null)) {
       throw new RPCInvalidArgumentError('expose', `expected an object, got ${String(merged.expose)}`);
@@ -353,7 +354,9 @@ export class RPCChannel<Local extends object = Record<string, never>, Remote ext
   }
 
   private reportError(error: Error): void {
-    if (this.destroyed && error.name === 'RedisStreamsDestroyedError') return;
+    // After destroy(), writes of answers and callbacks still in flight fail on the closed IO
+    // (RPCChannelClosedError from MemoryIO, RedisStreamsDestroyedError from Redis): expected, not news.
+    if (this.destroyed && (error instanceof RPCChannelClosedError || error.name === 'RedisStreamsDestroyedError')) return;
     this.events.emit('error', error);
   }
 }

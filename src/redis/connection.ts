@@ -1,0 +1,56 @@
+import { Redis, type Cluster, type RedisOptions } from 'ioredis';
+import { RedisStreamsConnectionError } from '../errors.js';
+import { backoffMs } from './async-utils.js';
+
+/** An ioredis connection: a single node or a cluster. */
+export type RedisConnection = Redis | Cluster;
+
+/**
+ * Connection defaults for connections this library creates. Writes fail
+ * within a few retries (bounded time) instead of waiting in the offline queue
+ * for ever; reconnects back off with jitter up to 2 s (no spin, no flood).
+ */
+const COMMAND_DEFAULTS: RedisOptions = {
+  maxRetriesPerRequest: 3,
+  enableAutoPipelining: true,
+  retryStrategy: (times) => backoffMs(times, 50, 2000),
+  lazyConnect: false,
+};
+
+/**
+ * Blocking reads wait through an outage (`maxRetriesPerRequest: null`): the
+ * read is re-sent by ioredis after reconnecting, so the loop neither spins nor
+ * errors while Redis is away.
+ */
+const BLOCKING_OVERRIDES: RedisOptions = {
+  maxRetriesPerRequest: null,
+  enableAutoPipelining: false,
+  enableOfflineQueue: true,
+};
+
+/** Creates the command connection from a URL and user options. */
+export function createCommandConnection(url: string, redisOptions: RedisOptions | undefined): Redis {
+  return new Redis(url, { ...COMMAND_DEFAULTS, ...redisOptions });
+}
+
+/** A dedicated connection for one blocking read loop. */
+export function createBlockingConnection(base: RedisConnection, url: string, redisOptions: RedisOptions | undefined, own: boolean): RedisConnection {
+  if (!own) return base.duplicate(BLOCKING_OVERRIDES as never);
+  return new Redis(url, { ...COMMAND_DEFAULTS, ...redisOptions, ...BLOCKING_OVERRIDES, connectionName: undefined });
+}
+
+/** Wraps an ioredis failure. */
+export function connectionError(action: string, cause: unknown): RedisStreamsConnectionError {
+  const detail = cause instanceof Error ? cause.message : String(cause);
+  return new RedisStreamsConnectionError(`${action} failed: ${detail}`, { cause });
+}
+
+/** Whether an ioredis error says the consumer group (or its stream) is gone. */
+export function isNoGroupError(err: unknown): boolean {
+  return err instanceof Error && err.message.startsWith('NOGROUP');
+}
+
+/** Whether an ioredis error says the group already exists. */
+export function isBusyGroupError(err: unknown): boolean {
+  return err instanceof Error && err.message.startsWith('BUSYGROUP');
+}

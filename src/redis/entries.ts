@@ -1,0 +1,77 @@
+/**
+ * Stream entry layout and reply parsing. An entry written by this library has
+ * the fields `f` (sender's session id) and either `d` (an encoded message) or
+ * `x` (a control word: `bye` from signalDestroy, `open` marking a new inbox).
+ *
+ * @module
+ */
+
+/** Field names of an entry. */
+export const Field = { From: 'f', Data: 'd', Control: 'x' } as const;
+
+/** Control words. */
+export const Control = { Bye: 'bye', Open: 'open' } as const;
+
+/** One raw stream entry. */
+export interface RawEntry {
+  readonly id: string;
+  readonly fields: readonly string[];
+}
+
+/** A parsed entry. */
+export type ParsedEntry =
+  | { readonly type: 'data'; readonly id: string; readonly from: string; readonly data: string }
+  | { readonly type: 'control'; readonly id: string; readonly from: string; readonly control: string }
+  | { readonly type: 'malformed'; readonly id: string; readonly reason: string };
+
+/** Parses the fields of an entry; anything this library did not write is `malformed`. */
+export function parseEntry(entry: RawEntry): ParsedEntry {
+  let from: string | undefined;
+  let data: string | undefined;
+  let control: string | undefined;
+  const { fields, id } = entry;
+  for (let i = 0; i + 1 < fields.length; i += 2) {
+    const key = fields[i];
+    const value = fields[i + 1] as string;
+    if (key === Field.From) from = value;
+    else if (key === Field.Data) data = value;
+    else if (key === Field.Control) control = value;
+  }
+  if (from === undefined || from.length === 0) return { type: 'malformed', id, reason: 'entry has no sender field "f"' };
+  if (data !== undefined) return { type: 'data', id, from, data };
+  if (control !== undefined) return { type: 'control', id, from, control };
+  return { type: 'malformed', id, reason: 'entry has neither a data field "d" nor a control field "x"' };
+}
+
+/** Turns an XREAD/XREADGROUP reply into per-key entry lists, tolerating odd shapes. */
+export function parseReadReply(reply: unknown): Map<string, RawEntry[]> {
+  const out = new Map<string, RawEntry[]>();
+  if (!Array.isArray(reply)) return out;
+  for (const streamReply of reply) {
+    if (!Array.isArray(streamReply) || typeof streamReply[0] !== 'string' || !Array.isArray(streamReply[1])) continue;
+    out.set(streamReply[0], parseEntryList(streamReply[1]));
+  }
+  return out;
+}
+
+/** Turns an XRANGE/XAUTOCLAIM/XCLAIM entry list into entries. Deleted entries (nil fields) are skipped. */
+export function parseEntryList(list: unknown): RawEntry[] {
+  const entries: RawEntry[] = [];
+  if (!Array.isArray(list)) return entries;
+  for (const item of list) {
+    if (!Array.isArray(item) || typeof item[0] !== 'string') continue;
+    const fields = Array.isArray(item[1]) ? (item[1] as unknown[]).map((v) => String(v)) : [];
+    entries.push({ id: item[0], fields });
+  }
+  return entries;
+}
+
+/** Compares two stream ids (`ms-seq`). */
+export function compareIds(a: string, b: string): number {
+  const [am = '0', as = '0'] = a.split('-');
+  const [bm = '0', bs = '0'] = b.split('-');
+  const ms = BigInt(am) - BigInt(bm);
+  if (ms !== 0n) return ms < 0n ? -1 : 1;
+  const seq = BigInt(as) - BigInt(bs);
+  return seq === 0n ? 0 : seq < 0n ? -1 : 1;
+}

@@ -1,0 +1,108 @@
+/**
+ * Load-balanced delivery guarantees that live in Redis' pending entries list:
+ * taking over requests of stopped workers (XAUTOCLAIM), renewing the lease on
+ * requests still being handled, and moving requests delivered too often to a
+ * dead-letter stream.
+ *
+ * @module
+ */
+import type { RedisConnection } from './connection.js';
+import { Field, parseEntry, parseEntryList, type ParsedEntry, type RawEntry } from './entries.js';
+
+/** A request taken from the pending entries list, with its delivery count after the claim. */
+export interface ClaimedEntry {
+  readonly entry: ParsedEntry;
+  readonly deliveries: number;
+}
+
+/** What recovery needs to know. */
+export interface GroupRecoveryConfig {
+  readonly stream: string;
+  readonly group: string;
+  readonly consumer: string;
+  readonly claimIdleMs: number;
+  readonly maxDeliveries: number;
+  readonly deadLetterKey: string;
+}
+
+/** Result of one reclaim pass. */
+export interface ReclaimResult {
+  readonly claimed: ClaimedEntry[];
+  /** Ids that were pending but whose entries had been trimmed away (Redis removed them from the list). */
+  readonly trimmed: string[];
+}
+
+type PendingRow = [id: string, consumer: string, idleMs: number, deliveries: number];
+
+function parsePending(reply: unknown): PendingRow[] {
+  if (!Array.isArray(reply)) return [];
+  return reply
+    .filter((r): r is unknown[] => Array.isArray(r) && typeof r[0] === 'string')
+    .map((r) => [String(r[0]), String(r[1]), Number(r[2]), Number(r[3])] as PendingRow);
+}
+
+/** Pending-list operations of one worker. */
+export class GroupRecovery {
+  private cursor = '0-0';
+
+  constructor(
+    private readonly redis: RedisConnection,
+    private readonly config: GroupRecoveryConfig,
+  ) {}
+
+  /**
+   * Claims up to `limit` of this consumer's own pending requests (a worker
+   * restarted under the same name serves these first).
+   */
+  async claimOwn(limit: number): Promise<ReclaimResult> {
+    const { stream, group, consumer } = this.config;
+    const rows = parsePending(await this.redis.call('XPENDING', stream, group, '-', '+', limit, consumer));
+    if (rows.length === 0) return { claimed: [], trimmed: [] };
+    const ids = rows.map((r) => r[0]);
+    const entries = parseEntryList(await this.redis.call('XCLAIM', stream, group, consumer, 0, ...ids));
+    const found = new Set(entries.map((e) => e.id));
+    const trimmed = ids.filter((id) => !found.has(id));
+    if (trimmed.length > 0) await this.redis.call('XACK', stream, group, ...trimmed);
+    const counts = new Map(rows.map((r) => [r[0], r[3] + 1]));
+    return { claimed: entries.map((e) => ({ entry: parseEntry(e), deliveries: counts.get(e.id) ?? 1 })), trimmed };
+  }
+
+  /** Claims up to `limit` requests idle longer than `claimIdleMs` on any consumer. */
+  async reclaimIdle(limit: number): Promise<ReclaimResult> {
+    const { stream, group, consumer, claimIdleMs } = this.config;
+    const reply = await this.redis.call('XAUTOCLAIM', stream, group, consumer, claimIdleMs, this.cursor, 'COUNT', limit);
+    if (!Array.isArray(reply)) return { claimed: [], trimmed: [] };
+    this.cursor = typeof reply[0] === 'string' ? reply[0] : '0-0';
+    const entries: RawEntry[] = parseEntryList(reply[1]);
+    const trimmed = Array.isArray(reply[2]) ? (reply[2] as unknown[]).map(String) : [];
+    if (entries.length === 0) return { claimed: [], trimmed };
+    const counts = await this.deliveryCounts(entries);
+    return { claimed: entries.map((e) => ({ entry: parseEntry(e), deliveries: counts.get(e.id) ?? 1 })), trimmed };
+  }
+
+  /** Resets the idle time of requests this worker is still handling (no delivery is counted). */
+  async renew(ids: readonly string[]): Promise<void> {
+    if (ids.length === 0) return;
+    const { stream, group, consumer } = this.config;
+    await this.redis.call('XCLAIM', stream, group, consumer, 0, ...ids, 'JUSTID');
+  }
+
+  /** Moves a request to the dead-letter stream and acknowledges it, atomically. */
+  async deadLetter(raw: ParsedEntry, deliveries: number, reason: string): Promise<string | null> {
+    const { stream, group, deadLetterKey } = this.config;
+    const fields: string[] = ['source', raw.id, 'group', group, 'deliveries', String(deliveries), 'reason', reason];
+    if (raw.type === 'data') fields.push(Field.From, raw.from, Field.Data, raw.data);
+    const result = await this.redis.multi().xadd(deadLetterKey, '*', ...fields).xack(stream, group, raw.id).exec();
+    const first = result?.[0];
+    if (first?.[0]) throw first[0];
+    return typeof first?.[1] === 'string' ? first[1] : null;
+  }
+
+  private async deliveryCounts(entries: readonly RawEntry[]): Promise<Map<string, number>> {
+    const { stream, group, consumer } = this.config;
+    const first = entries[0]?.id ?? '-';
+    const last = entries[entries.length - 1]?.id ?? '+';
+    const rows = parsePending(await this.redis.call('XPENDING', stream, group, first, last, entries.length + 10, consumer));
+    return new Map(rows.map((r) => [r[0], r[3]]));
+  }
+}

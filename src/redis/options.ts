@@ -1,0 +1,183 @@
+import type { Cluster, Redis, RedisOptions } from 'ioredis';
+import { nanoid } from 'nanoid';
+import { RPCInvalidArgumentError } from '../errors.js';
+import type { Logger } from '../io/typed-emitter.js';
+import { keyPrefix } from './keys.js';
+
+/** Options of {@link RedisStreamsIO}. */
+export interface RedisStreamsIOOptions {
+  /**
+   * `redis://[[user]:[password]@]host[:port][/db]`, or `rediss://` for TLS.
+   * Ignored when `client` is given.
+   * @defaultValue 'redis://localhost:6379'
+   */
+  url?: string;
+  /** Your own ioredis connection (`Redis` or `Cluster`). It is used for writes and duplicated for blocking reads; `destroy()` leaves it open. */
+  client?: Redis | Cluster;
+  /** ioredis options merged over the ones parsed from `url` (TLS, timeouts, retry strategy...). */
+  redisOptions?: RedisOptions;
+  /**
+   * The stream carrying requests. Every other key of this IO shares its Redis Cluster hash tag.
+   * @defaultValue 'rpc-stream'
+   */
+  stream?: string;
+  /** @defaultValue 'rpc-group' */
+  consumerGroup?: string;
+  /** Name of this worker in the group. Give a restarted worker the same name to resume its own pending requests. @defaultValue `consumer-<sessionId>` */
+  consumerName?: string;
+  /**
+   * Longest a blocking read waits before it re-arms, in milliseconds.
+   * @defaultValue 5000
+   */
+  blockTimeout?: number;
+  /** Approximate length cap (`MAXLEN ~`) applied on every request written; unset means no trimming. */
+  maxLen?: number;
+  /** Id of this endpoint; replies are addressed to it. @defaultValue a nanoid */
+  sessionId?: string;
+  /**
+   * Bound of the inbound queue, and of requests a worker holds at once. Beyond it the oldest queued message is dropped and reported.
+   * @defaultValue 1000
+   */
+  maxQueueSize?: number;
+  /**
+   * `false`: broadcast (XREAD, every peer sees every request). `true`: load-balanced (XREADGROUP, one worker of the group per request).
+   * @defaultValue false
+   */
+  useConsumerGroup?: boolean;
+  /**
+   * Load-balanced: a request pending this long on a worker that stopped renewing its lease is taken over by another worker, in milliseconds.
+   * @defaultValue 30000
+   */
+  claimIdleMs?: number;
+  /**
+   * Load-balanced: deliveries after which a request goes to the dead-letter stream and its caller gets an `RPCDeliveryError`.
+   * @defaultValue 5
+   */
+  maxDeliveries?: number;
+  /** Load-balanced: where undeliverable requests go. @defaultValue `<stream>:dead` with the stream's hash tag */
+  deadLetterStream?: string;
+  /**
+   * Time to live of this endpoint's reply inbox, in milliseconds. A live endpoint refreshes it every third of that; a dead one's inbox expires.
+   * @defaultValue 60000
+   */
+  inboxTtlMs?: number;
+  /** Receives background errors when nobody listens to `'error'`. */
+  logger?: Logger;
+}
+
+/** Defaults of {@link RedisStreamsIOOptions}. */
+export const DEFAULT_REDIS_STREAMS_OPTIONS = {
+  url: 'redis://localhost:6379',
+  stream: 'rpc-stream',
+  consumerGroup: 'rpc-group',
+  blockTimeout: 5000,
+  maxQueueSize: 1000,
+  useConsumerGroup: false,
+  claimIdleMs: 30_000,
+  maxDeliveries: 5,
+  inboxTtlMs: 60_000,
+} as const;
+
+/** Options after defaults and validation. */
+export interface ResolvedRedisStreamsOptions {
+  readonly url: string;
+  readonly client: Redis | Cluster | undefined;
+  readonly redisOptions: RedisOptions | undefined;
+  readonly stream: string;
+  readonly consumerGroup: string;
+  readonly consumerName: string;
+  readonly blockTimeout: number;
+  readonly maxLen: number | undefined;
+  readonly sessionId: string;
+  readonly maxQueueSize: number;
+  readonly useConsumerGroup: boolean;
+  readonly claimIdleMs: number;
+  readonly maxDeliveries: number;
+  readonly deadLetterStream: string | undefined;
+  readonly inboxTtlMs: number;
+  readonly logger: Logger | undefined;
+}
+
+const KNOWN = new Set<string>([
+  'url', 'client', 'redisOptions', 'stream', 'consumerGroup', 'consumerName', 'blockTimeout', 'maxLen', 'sessionId',
+  'maxQueueSize', 'useConsumerGroup', 'claimIdleMs', 'maxDeliveries', 'deadLetterStream', 'inboxTtlMs', 'logger',
+]);
+const MAX_MS = 2_147_483_647;
+
+function integer(name: string, value: unknown, min: number, max = Number.MAX_SAFE_INTEGER): number {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
+    throw new RPCInvalidArgumentError(name, `expected an integer in [${min}, ${max}], got ${JSON.stringify(value) ?? String(value)}`);
+  }
+  return value;
+}
+
+function name(option: string, value: unknown): string {
+  if (typeof value !== 'string' || value.length === 0 || value.length > 512 || /\s/.test(value)) {
+    throw new RPCInvalidArgumentError(option, `expected a non-empty string without whitespace, got ${JSON.stringify(value) ?? String(value)}`);
+  }
+  return value;
+}
+
+function redisUrl(value: unknown): string {
+  if (typeof value !== 'string') throw new RPCInvalidArgumentError('url', `expected a string, got ${String(value)}`);
+  let parsed: URL;
+  try {
+    parsed = new URL(value);
+  } catch (cause) {
+    throw new RPCInvalidArgumentError('url', `"${value}" is not a URL; expected redis://[[user]:[password]@]host[:port][/db] or rediss://...`, { cause });
+  }
+  if (parsed.protocol !== 'redis:' && parsed.protocol !== 'rediss:') {
+    throw new RPCInvalidArgumentError('url', `protocol "${parsed.protocol}" is not supported; use redis:// or rediss://`);
+  }
+  const db = parsed.pathname.replace(/^\//, '');
+  if (db !== '' && !/^\d+$/.test(db)) throw new RPCInvalidArgumentError('url', `database "${db}" must be a number`);
+  return value;
+}
+
+/**
+ * Merges defaults into a new object and validates every option.
+ *
+ * @throws {@link RPCInvalidArgumentError} naming the first invalid option.
+ */
+export function resolveOptions(options: RedisStreamsIOOptions): ResolvedRedisStreamsOptions {
+  if (typeof options !== 'object' || options === null) throw new RPCInvalidArgumentError('options', 'expected an object');
+  for (const key of Object.keys(options)) {
+    if (!KNOWN.has(key)) throw new RPCInvalidArgumentError(key, `unknown option; known options are ${[...KNOWN].join(', ')}`);
+  }
+  const o = { ...DEFAULT_REDIS_STREAMS_OPTIONS, ...stripUndefined(options) };
+  const sessionId = o.sessionId === undefined ? nanoid(12) : name('sessionId', o.sessionId);
+  const stream = name('stream', o.stream);
+  keyPrefix(stream);
+  if (typeof o.useConsumerGroup !== 'boolean') throw new RPCInvalidArgumentError('useConsumerGroup', `expected a boolean, got ${String(o.useConsumerGroup)}`);
+  if (o.client !== undefined && (typeof o.client !== 'object' || typeof (o.client as Redis).duplicate !== 'function')) {
+    throw new RPCInvalidArgumentError('client', 'expected an ioredis Redis or Cluster instance');
+  }
+  if (o.redisOptions !== undefined && (typeof o.redisOptions !== 'object' || o.redisOptions === null)) {
+    throw new RPCInvalidArgumentError('redisOptions', 'expected an ioredis options object');
+  }
+  const resolved: ResolvedRedisStreamsOptions = {
+    url: redisUrl(o.url),
+    client: o.client,
+    redisOptions: o.redisOptions,
+    stream,
+    consumerGroup: name('consumerGroup', o.consumerGroup),
+    consumerName: o.consumerName === undefined ? `consumer-${sessionId}` : name('consumerName', o.consumerName),
+    blockTimeout: integer('blockTimeout', o.blockTimeout, 1, MAX_MS),
+    maxLen: o.maxLen === undefined ? undefined : integer('maxLen', o.maxLen, 1),
+    sessionId,
+    maxQueueSize: integer('maxQueueSize', o.maxQueueSize, 1, 1_000_000),
+    useConsumerGroup: o.useConsumerGroup,
+    claimIdleMs: integer('claimIdleMs', o.claimIdleMs, 50, MAX_MS),
+    maxDeliveries: integer('maxDeliveries', o.maxDeliveries, 1, 1_000_000),
+    deadLetterStream: o.deadLetterStream === undefined ? undefined : name('deadLetterStream', o.deadLetterStream),
+    inboxTtlMs: integer('inboxTtlMs', o.inboxTtlMs, 1000, MAX_MS),
+    logger: o.logger,
+  };
+  return resolved;
+}
+
+function stripUndefined<T extends object>(value: T): Partial<T> {
+  const out: Partial<T> = {};
+  for (const [k, v] of Object.entries(value)) if (v !== undefined) (out as Record<string, unknown>)[k] = v;
+  return out;
+}
