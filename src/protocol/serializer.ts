@@ -49,12 +49,20 @@ export function superjsonSerializer(): Serializer {
   return {
     name: 'superjson',
     stringify: (value) => {
-      // Fast path: a plain string or finite number needs no metadata.
-      if (typeof value === 'string') return JSON.stringify({ json: value });
+      // Fast path: values made only of strings, finite numbers, booleans and
+      // null need no superjson metadata, so skip its walk.
+      if (isJsonScalar(value) || (Array.isArray(value) && value.length <= 16 && value.every(isJsonScalar))) {
+        return JSON.stringify({ json: value });
+      }
       return sj.stringify(value);
     },
     parse: (text) => sj.parse(text),
   };
+}
+
+function isJsonScalar(v: unknown): boolean {
+  const t = typeof v;
+  return t === 'string' || t === 'boolean' || v === null || (t === 'number' && Number.isFinite(v) && !Object.is(v, -0));
 }
 
 const BYTES_TAG = '__rsrpc_bytes';

@@ -288,13 +288,26 @@ export class RedisStreamsIO implements IoInterface<RedisStreamsIOEvents> {
     for (const reader of this.readers) reader.disconnect();
     await Promise.allSettled(this.loops);
     if (this.cmd.status === 'ready') {
-      await withTimeout(this.cmd.del(this.inboxKey), 1000).catch(() => undefined);
+      await withTimeout(Promise.all([this.cmd.del(this.inboxKey), this.leaveGroup()]), 1000).catch(() => undefined);
     }
     if (this.ownsCmd) {
       if (this.cmd.status === 'ready') await withTimeout(this.cmd.quit(), 1000).catch(() => undefined);
       this.cmd.disconnect();
     }
     this.events.removeAllListeners();
+  }
+
+  /**
+   * Removes this worker from its group when it holds no pending request, so
+   * groups do not collect dead consumer names. With pending requests it stays,
+   * and those are reclaimed by other workers (DELCONSUMER would drop them).
+   */
+  private async leaveGroup(): Promise<void> {
+    if (this.recovery === undefined || !this.serving) return;
+    const { stream } = this.keys;
+    const { consumerGroup, consumerName } = this.opts;
+    const pending = await this.cmd.call('XPENDING', stream, consumerGroup, '-', '+', 1, consumerName);
+    if (Array.isArray(pending) && pending.length === 0) await this.cmd.call('XGROUP', 'DELCONSUMER', stream, consumerGroup, consumerName);
   }
 
   private assertUsable(operation: string): void {
