@@ -23,6 +23,7 @@ import {
 } from './connection.js';
 import { Control, Field, parseEntryList, parseReadReply, type ParsedEntry, parseEntry } from './entries.js';
 import { GroupRecovery, type ReclaimResult } from './group-recovery.js';
+import { ReplyBatcher } from './reply-batcher.js';
 import { streamKeys, type StreamKeys } from './keys.js';
 import { resolveOptions, type RedisStreamsIOOptions, type ResolvedRedisStreamsOptions } from './options.js';
 
@@ -92,6 +93,7 @@ export class RedisStreamsIO implements IoInterface<RedisStreamsIOEvents> {
   private readonly timers: NodeJS.Timeout[] = [];
   private readonly recovery: GroupRecovery | undefined;
   private readonly ready: Promise<boolean>;
+  private readonly replies: ReplyBatcher;
   private lastStreamId = '0-0';
   private lastInboxId = '0-0';
   private inboxReadSinceTrim = 0;
@@ -130,6 +132,9 @@ export class RedisStreamsIO implements IoInterface<RedisStreamsIOEvents> {
           deadLetterKey: this.keys.deadLetter,
         })
       : undefined;
+    this.replies = new ReplyBatcher(this.cmd, { stream: o.stream, group: o.useConsumerGroup ? o.consumerGroup : undefined, sessionId: o.sessionId }, (n) => {
+      this.counters.acked += n;
+    });
     // Issued now, before any write the caller makes on the same connection, so
     // the inbox and the group exist before the first request can be answered.
     this.ready = this.setUp();
@@ -216,11 +221,10 @@ export class RedisStreamsIO implements IoInterface<RedisStreamsIOEvents> {
       await this.command(`XADD to "${stream}"`, () =>
         maxLen === undefined ? this.cmd.xadd(stream, '*', Field.From, me, Field.Data, data) : this.cmd.xadd(stream, 'MAXLEN', '~', maxLen, '*', Field.From, me, Field.Data, data),
       );
-    } else if (settles !== undefined && this.recovery !== undefined) {
-      await this.replyAndAck(this.keys.inbox(target), data, settles.id);
     } else {
-      // NOMKSTREAM: an answer to a caller whose inbox expired must not recreate it as a leak.
-      await this.command('XADD reply', () => this.cmd.xadd(this.keys.inbox(target), 'NOMKSTREAM', '*', Field.From, this.id, Field.Data, data));
+      const ackId = this.recovery === undefined ? undefined : settles?.id;
+      if (ackId !== undefined) this.release(ackId);
+      await this.command(ackId === undefined ? 'XADD reply' : 'XADD reply + XACK', () => this.replies.write(this.keys.inbox(target), data, ackId));
     }
     this.counters.sent++;
   }
@@ -321,16 +325,6 @@ export class RedisStreamsIO implements IoInterface<RedisStreamsIOEvents> {
       if (this.destroyed) throw new RedisStreamsDestroyedError(action, { cause: err });
       throw connectionError(action, err);
     }
-  }
-
-  private async replyAndAck(inbox: string, data: string, entryId: string): Promise<void> {
-    this.release(entryId);
-    const result = await this.command('XADD reply + XACK', () =>
-      this.cmd.multi().xadd(inbox, 'NOMKSTREAM', '*', Field.From, this.id, Field.Data, data).xack(this.keys.stream, this.opts.consumerGroup, entryId).exec(),
-    );
-    const failed = result?.find(([err]) => err !== null)?.[0];
-    if (failed) throw connectionError('XADD reply + XACK', failed);
-    this.counters.acked++;
   }
 
   private release(entryId: string): void {
