@@ -23,6 +23,7 @@ client.on('error', (err) => console.error(`client error: ${err.name}: ${err.mess
 const api = client.getAPI();
 
 let victim: number | undefined;
+let killed: Promise<void> | undefined;
 const servedBy = new Map<number, string[]>();
 
 try {
@@ -36,7 +37,7 @@ try {
       if (victim === undefined && percent === 50) {
         victim = from;
         console.log(`${elapsed()}  SIGKILL worker ${from} while it holds ${name}`);
-        void workers.kill(from);
+        killed = workers.kill(from);
       }
     });
     console.log(`${elapsed()}  ${result.name} done by worker ${pid}`);
@@ -44,6 +45,7 @@ try {
   }));
 } finally {
   await client.destroy();
+  await killed;
   await workers.stop(); // the survivors
   await removeStreamKeys(stream);
 }
