@@ -46,7 +46,7 @@ try {
     show(err);
   });
   // Inherited Object.prototype members are never callable, whatever the caller's types say.
-  await (api as unknown as RemoteAPI<{ toString(): string }>).toString().catch(show);
+  await (api as unknown as RemoteAPI<{ hasOwnProperty(key: string): boolean }>).hasOwnProperty('math').catch(show);
 
   console.log('\n-- a per-call timeout: getAPI({ timeout }) overrides the channel default (5000 ms here)');
   try {
