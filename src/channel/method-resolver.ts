@@ -5,6 +5,8 @@
  * @module
  */
 
+import { EventEmitter } from 'node:events';
+
 const FORBIDDEN = new Set(['__proto__', 'constructor', 'prototype']);
 
 /** A resolved method and the object it is called on. */
@@ -21,11 +23,32 @@ export interface ResolvedMethod {
 function hasExposedProperty(obj: object, key: string): boolean {
   if (Object.hasOwn(obj, key)) return true;
   let proto = Object.getPrototypeOf(obj) as object | null;
-  while (proto !== null && proto !== Object.prototype && proto !== Function.prototype) {
+  while (proto !== null && !isBuiltInPrototype(proto)) {
     if (Object.hasOwn(proto, key)) return true;
     proto = Object.getPrototypeOf(proto) as object | null;
   }
   return false;
+}
+
+const builtInCache = new WeakMap<object, boolean>();
+
+/**
+ * Whether `proto` belongs to a built-in class (Object, Function, Array, Map,
+ * Date, Promise, EventEmitter's natives...): their methods (`push`, `clear`,
+ * `toString`) are never callable remotely, only methods of the user's classes.
+ */
+function isBuiltInPrototype(proto: object): boolean {
+  const cached = builtInCache.get(proto);
+  if (cached !== undefined) return cached;
+  const ctor = Object.getOwnPropertyDescriptor(proto, 'constructor')?.value as unknown;
+  const builtIn =
+    proto === Object.prototype ||
+    proto === Function.prototype ||
+    proto === EventEmitter.prototype ||
+    typeof ctor !== 'function' ||
+    /\{\s*\[native code\]\s*\}\s*$/.test(Function.prototype.toString.call(ctor));
+  builtInCache.set(proto, builtIn);
+  return builtIn;
 }
 
 /** Resolves `path` in `root`, or returns `undefined` if it does not name an exposed function. */

@@ -2,7 +2,7 @@ import { nanoid } from 'nanoid';
 import { RPCChannelClosedError, RPCInvalidArgumentError } from '../errors.js';
 import { emptyIoStats, type IoEvents, type IoInboundMessage, type IoInterface, type IoStats } from '../io/io-interface.js';
 import { TypedEmitter, defaultLogger, type Logger } from '../io/typed-emitter.js';
-import { MessageKind, decodeMessage, encodeMessage, type CallbackHeader, type RequestHeader } from '../protocol/envelope.js';
+import { MAX_METHOD_DEPTH, MessageKind, decodeMessage, encodeMessage, type CallbackHeader, type RequestHeader } from '../protocol/envelope.js';
 import { deserializeError } from '../protocol/error-codec.js';
 import { decodeValue, encodeValue, resolveSerializer, type SerializationOption, type Serializer } from '../protocol/serializer.js';
 import { extractCallbacks } from './callbacks.js';
@@ -94,6 +94,7 @@ export class RPCChannel<Local extends object = Record<string, never>, Remote ext
   private readonly pending = new PendingCalls();
   private readonly handler: RequestHandler;
   private readonly counters = { calls: 0, handled: 0, timeouts: 0, expired: 0, duplicates: 0 };
+  private malformed = 0;
   private readonly idPrefix = `${nanoid(10)}.`;
   private nextId = 0;
   private local: Local | undefined;
@@ -175,7 +176,8 @@ export class RPCChannel<Local extends object = Record<string, never>, Remote ext
 
   /** Counters of this channel and its IO. */
   stats(): RPCStats {
-    return { ...emptyIoStats(), ...this.io.stats?.(), ...this.counters };
+    const io = { ...emptyIoStats(), ...this.io.stats?.() };
+    return { ...io, malformed: io.malformed + this.malformed, ...this.counters };
   }
 
   /** Subscribes to an event. */
@@ -234,8 +236,11 @@ export class RPCChannel<Local extends object = Record<string, never>, Remote ext
     const target = function rpcProxy(): void {};
     return new Proxy(target, {
       get: (_t, prop) => {
-        // `then` must stay undefined so that awaiting a namespace does not call the remote.
-        if (typeof prop !== 'string' || prop === 'then') return undefined;
+        // `then` must stay undefined so that awaiting a namespace does not call the
+        // remote; symbols and the conversion hooks stay local so that logging or
+        // string-converting a proxy never sends a request.
+        if (prop === 'toString' || prop === Symbol.toPrimitive) return () => `[RPC proxy ${path.length === 0 ? '(root)' : path.join('.')}]`;
+        if (typeof prop !== 'string' || LOCAL_MEMBERS.has(prop)) return undefined;
         let child = children.get(prop);
         if (child === undefined) {
           child = this.proxy([...path, prop], invoke);
@@ -253,6 +258,8 @@ export class RPCChannel<Local extends object = Record<string, never>, Remote ext
 
   private call(path: string[], rawArgs: unknown[], timeoutMs: number): Promise<unknown> {
     if (this.destroyed) return Promise.reject(new RPCChannelClosedError('RPC channel is destroyed'));
+    const pathError = checkPath(path);
+    if (pathError !== undefined) return Promise.reject(pathError);
     const method = path.join('.');
     const id = this.newId();
     const stackHolder: { stack?: string } = {};
@@ -273,6 +280,8 @@ export class RPCChannel<Local extends object = Record<string, never>, Remote ext
 
   private async send(path: string[], rawArgs: unknown[]): Promise<void> {
     if (this.destroyed) throw new RPCChannelClosedError('RPC channel is destroyed');
+    const pathError = checkPath(path);
+    if (pathError !== undefined) throw pathError;
     if (extractCallbacks(rawArgs) !== undefined) {
       throw new RPCInvalidArgumentError('args', 'a notification cannot take callbacks (there is no call for them to belong to)');
     }
@@ -299,6 +308,7 @@ export class RPCChannel<Local extends object = Record<string, never>, Remote ext
     try {
       decoded = decodeMessage(message.data, message.id);
     } catch (err) {
+      this.malformed++;
       this.reportError(err as Error);
       if (message.receipt !== undefined) this.io.ack?.(message.receipt).catch((e: unknown) => this.reportError(e as Error));
       return;
@@ -359,6 +369,15 @@ export class RPCChannel<Local extends object = Record<string, never>, Remote ext
     if (this.destroyed && (error instanceof RPCChannelClosedError || error.name === 'RedisStreamsDestroyedError')) return;
     this.events.emit('error', error);
   }
+}
+
+/** Proxy members answered locally (never sent): see {@link RPCChannel.getAPI}. */
+const LOCAL_MEMBERS = new Set(['then', 'toString', 'valueOf', 'toJSON']);
+
+function checkPath(path: readonly string[]): RPCInvalidArgumentError | undefined {
+  if (path.length === 0) return new RPCInvalidArgumentError('method', 'the API proxy itself is not callable; call one of its methods');
+  if (path.length > MAX_METHOD_DEPTH) return new RPCInvalidArgumentError('method', `"${path.join('.')}" is nested deeper than ${MAX_METHOD_DEPTH} levels`);
+  return undefined;
 }
 
 function assertNever(value: never): never {

@@ -80,7 +80,9 @@ export interface DecodedMessage<H extends Header = Header> {
 }
 
 const MAX_ID_LENGTH = 128;
-const MAX_PATH_DEPTH = 32;
+/** Deepest method path a request may name. */
+export const MAX_METHOD_DEPTH = 32;
+const MAX_PATH_DEPTH = MAX_METHOD_DEPTH;
 
 /** Joins a header and an encoded payload. */
 export function encodeMessage(header: Header, payload: string): string {
