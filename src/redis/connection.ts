@@ -15,6 +15,8 @@ const COMMAND_DEFAULTS: RedisOptions = {
   enableAutoPipelining: true,
   retryStrategy: (times) => backoffMs(times, 50, 2000),
   lazyConnect: false,
+  // ioredis otherwise keeps a 2 s timer alive after disconnecting a socket that never connected.
+  disconnectTimeout: 200,
 };
 
 /**

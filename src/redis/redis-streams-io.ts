@@ -21,7 +21,7 @@ import {
   isNoGroupError,
   type RedisConnection,
 } from './connection.js';
-import { Control, Field, parseEntryList, parseReadReply, type ParsedEntry, parseEntry } from './entries.js';
+import { Control, Field, parseEntryList, parseReadReply, type ParsedEntry, type RawEntry, parseEntry } from './entries.js';
 import { GroupRecovery, type ReclaimResult } from './group-recovery.js';
 import { ReplyBatcher } from './reply-batcher.js';
 import { streamKeys, type StreamKeys } from './keys.js';
@@ -93,6 +93,9 @@ export class RedisStreamsIO implements IoInterface<RedisStreamsIOEvents> {
   private readonly timers: NodeJS.Timeout[] = [];
   private readonly recovery: GroupRecovery | undefined;
   private readonly ready: Promise<boolean>;
+  private resolveStopped: (value: false) => void = () => undefined;
+  /** Resolves `false` on destroy, so nothing waits on `ready` past it (Redis may be down). */
+  private readonly stopped = new Promise<false>((resolve) => (this.resolveStopped = resolve));
   private readonly replies: ReplyBatcher;
   private lastStreamId = '0-0';
   private lastInboxId = '0-0';
@@ -151,7 +154,7 @@ export class RedisStreamsIO implements IoInterface<RedisStreamsIOEvents> {
    * @throws {@link RedisStreamsDestroyedError} if destroyed before becoming ready.
    */
   async waitUntilReady(): Promise<void> {
-    if (!(await this.ready)) throw new RedisStreamsDestroyedError('become ready');
+    if (!(await this.whenReady())) throw new RedisStreamsDestroyedError('become ready');
   }
 
   /** The stream carrying requests. */
@@ -284,6 +287,7 @@ export class RedisStreamsIO implements IoInterface<RedisStreamsIOEvents> {
 
   private async close(): Promise<void> {
     this.destroyed = true;
+    this.resolveStopped(false);
     this.stopSignal.notify();
     this.capacity.notify();
     for (const timer of this.timers) clearInterval(timer);
@@ -383,6 +387,10 @@ export class RedisStreamsIO implements IoInterface<RedisStreamsIOEvents> {
     return reader;
   }
 
+  private whenReady(): Promise<boolean> {
+    return Promise.race([this.ready, this.stopped]);
+  }
+
   private async setUp(): Promise<boolean> {
     for (let attempt = 0; !this.destroyed; attempt++) {
       try {
@@ -432,7 +440,7 @@ export class RedisStreamsIO implements IoInterface<RedisStreamsIOEvents> {
   }
 
   private async heartbeat(): Promise<void> {
-    if (!(await this.ready)) return;
+    if (!(await this.whenReady())) return;
     const alive = await this.cmd.pexpire(this.inboxKey, this.opts.inboxTtlMs);
     if (alive === 0) await this.ensureTopology();
     await this.trimInbox();
@@ -449,7 +457,7 @@ export class RedisStreamsIO implements IoInterface<RedisStreamsIOEvents> {
    * is made per failure streak, so an outage neither spins nor floods logs.
    */
   private async readLoop(reader: RedisConnection, step: (reader: RedisConnection) => Promise<void>, prepare?: () => Promise<void>): Promise<void> {
-    if (!(await this.ready)) return;
+    if (!(await this.whenReady())) return;
     let failures = 0;
     let prepared = prepare === undefined;
     while (!this.destroyed) {
@@ -470,49 +478,62 @@ export class RedisStreamsIO implements IoInterface<RedisStreamsIOEvents> {
     }
   }
 
-  /** Reserves room in the queue (and, for group reads, in-flight slots); waits when there is none. */
-  private async reserve(perKey: number, keys: number, group: boolean): Promise<number> {
+  /**
+   * Reserves queue room and in-flight slots for a group read, waiting while
+   * there are none: XREADGROUP hands entries over for good, so it may never
+   * fetch more than the queue can take.
+   */
+  private async reserveForGroup(): Promise<number> {
     for (;;) {
       if (this.destroyed) return 0;
-      const limit = group ? Math.min(READ_BATCH, this.opts.maxQueueSize - this.inflight.size) : READ_BATCH;
-      const granted = this.queue.reserve(Math.max(0, Math.min(perKey, limit)) * keys);
-      if (granted >= keys) return granted;
-      this.queue.release(granted);
+      const limit = Math.min(READ_BATCH, this.opts.maxQueueSize - this.inflight.size);
+      const granted = this.queue.reserve(Math.max(0, limit));
+      if (granted > 0) return granted;
       await Promise.race([this.capacity.wait(), this.queue.waitForRoom()]);
     }
   }
 
+  /**
+   * One blocking XREAD of the inbox (and, for a serving broadcast peer, the
+   * request stream). XREAD consumes nothing, so no queue room is held while it
+   * blocks: entries beyond the room left are simply read again next time.
+   */
   private async readOnce(reader: RedisConnection): Promise<void> {
+    await this.waitForRoom();
+    if (this.destroyed) return;
     // Broadcast peers read the request stream only while they serve: a pure
     // caller would otherwise wake for every request, its own included.
     const broadcast = this.recovery === undefined && this.serving;
     const keys = broadcast ? [this.keys.stream, this.inboxKey] : [this.inboxKey];
-    const granted = await this.reserve(READ_BATCH, keys.length, false);
-    try {
-      if (this.destroyed) return;
-      const count = Math.floor(granted / keys.length);
-      const ids = broadcast ? [this.lastStreamId, this.lastInboxId] : [this.lastInboxId];
-      const reply = await (reader as Redis).xread('COUNT', count, 'BLOCK', this.opts.blockTimeout, 'STREAMS', ...keys, ...ids);
-      const byKey = parseReadReply(reply);
-      const streamEntries = broadcast ? byKey.get(this.keys.stream) : undefined;
-      if (streamEntries !== undefined) {
-        for (const raw of streamEntries) this.acceptBroadcast(parseEntry(raw));
-        this.lastStreamId = streamEntries[streamEntries.length - 1]?.id ?? this.lastStreamId;
-      }
-      const inboxEntries = byKey.get(this.inboxKey);
-      if (inboxEntries !== undefined) {
-        for (const raw of inboxEntries) this.acceptReply(parseEntry(raw));
-        this.lastInboxId = inboxEntries[inboxEntries.length - 1]?.id ?? this.lastInboxId;
-        this.inboxReadSinceTrim += inboxEntries.length;
-        if (this.inboxReadSinceTrim >= 1000) this.trimInbox().catch((err: unknown) => this.reportBackground(err));
-      }
-    } finally {
-      this.queue.release(granted);
+    const ids = broadcast ? [this.lastStreamId, this.lastInboxId] : [this.lastInboxId];
+    const reply = await (reader as Redis).xread('COUNT', READ_BATCH, 'BLOCK', this.opts.blockTimeout, 'STREAMS', ...keys, ...ids);
+    const byKey = parseReadReply(reply);
+    if (broadcast) this.lastStreamId = this.acceptWhileRoom(byKey.get(this.keys.stream), (e) => this.acceptBroadcast(e)) ?? this.lastStreamId;
+    const inboxEntries = byKey.get(this.inboxKey);
+    const lastInbox = this.acceptWhileRoom(inboxEntries, (e) => this.acceptReply(e));
+    if (lastInbox === undefined) return;
+    this.lastInboxId = lastInbox;
+    this.inboxReadSinceTrim += inboxEntries?.length ?? 0;
+    if (this.inboxReadSinceTrim >= 1000) this.trimInbox().catch((err: unknown) => this.reportBackground(err));
+  }
+
+  /** Accepts entries while the queue has room; returns the id of the last one taken. */
+  private acceptWhileRoom(entries: readonly RawEntry[] | undefined, accept: (entry: ParsedEntry) => void): string | undefined {
+    let last: string | undefined;
+    for (const raw of entries ?? []) {
+      if (this.queue.room === 0) break;
+      accept(parseEntry(raw));
+      last = raw.id;
     }
+    return last;
+  }
+
+  private async waitForRoom(): Promise<void> {
+    while (!this.destroyed && this.queue.room === 0) await Promise.race([this.capacity.wait(), this.queue.waitForRoom()]);
   }
 
   private async readGroupOnce(reader: RedisConnection): Promise<void> {
-    const granted = await this.reserve(READ_BATCH, 1, true);
+    const granted = await this.reserveForGroup();
     try {
       if (this.destroyed) return;
       const o = this.opts;
@@ -590,7 +611,7 @@ export class RedisStreamsIO implements IoInterface<RedisStreamsIOEvents> {
   private async claimOwnAll(): Promise<void> {
     const recovery = this.recovery as GroupRecovery;
     for (;;) {
-      const granted = await this.reserve(READ_BATCH, 1, true);
+      const granted = await this.reserveForGroup();
       try {
         if (this.destroyed) return;
         const result = await recovery.claimOwn(granted);
@@ -603,8 +624,8 @@ export class RedisStreamsIO implements IoInterface<RedisStreamsIOEvents> {
   }
 
   private async reclaimIdle(): Promise<void> {
-    if (!(await this.ready) || this.queue.room === 0) return;
-    const granted = this.queue.reserve(Math.min(READ_BATCH, this.opts.maxQueueSize - this.inflight.size));
+    if (!(await this.whenReady()) || this.queue.room === 0) return;
+    const granted = this.queue.reserve(Math.max(0, Math.min(READ_BATCH, this.opts.maxQueueSize - this.inflight.size)));
     try {
       if (granted === 0 || this.destroyed) return;
       this.acceptClaimed(await (this.recovery as GroupRecovery).reclaimIdle(granted));
