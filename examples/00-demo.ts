@@ -1,7 +1,7 @@
 // `npm run demo`: a pool of 3 worker processes behind one consumer group, and a typed client here.
 //
 //   node scripts/with-redis.mjs node --import tsx examples/00-demo.ts
-import { RPCChannel, RPCTimeoutError, RedisStreamsIO } from '../src/index.js';
+import { RPCChannel, RPCTimeoutError, RedisStreamsIO } from 'redis-streams-rpc';
 import { REDIS_URL, removeStreamKeys, sleep, startWorkers, uniqueStream } from './support.js';
 import type { WorkerAPI } from './worker-api.js';
 

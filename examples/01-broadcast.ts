@@ -2,7 +2,7 @@
 // One publisher and two subscribers in one process.
 //
 //   node scripts/with-redis.mjs node --import tsx examples/01-broadcast.ts
-import { RPCChannel, RedisStreamsIO } from '../src/index.js';
+import { RPCChannel, RedisStreamsIO } from 'redis-streams-rpc';
 import { REDIS_URL, removeStreamKeys, sleep, uniqueStream } from './support.js';
 
 /** What each subscriber exposes. */

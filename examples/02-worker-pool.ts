@@ -3,7 +3,7 @@
 // the job over and the caller still gets its answer: delivery is at-least-once.
 //
 //   node scripts/with-redis.mjs node --import tsx examples/02-worker-pool.ts
-import { RPCChannel, RedisStreamsIO } from '../src/index.js';
+import { RPCChannel, RedisStreamsIO } from 'redis-streams-rpc';
 import { REDIS_URL, removeStreamKeys, sleep, startWorkers, uniqueStream } from './support.js';
 import type { WorkerAPI } from './worker-api.js';
 

@@ -2,7 +2,7 @@
 // caller; the callee gets stand-ins that send each invocation back to the caller's inbox.
 //
 //   node scripts/with-redis.mjs node --import tsx examples/03-callbacks.ts
-import { RPCChannel, RPCInvalidArgumentError, RedisStreamsIO } from '../src/index.js';
+import { RPCChannel, RPCInvalidArgumentError, RedisStreamsIO } from 'redis-streams-rpc';
 import { REDIS_URL, removeStreamKeys, sleep, uniqueStream } from './support.js';
 
 interface ImportHooks {

@@ -11,7 +11,7 @@ import {
   RedisStreamsConnectionError,
   RedisStreamsIO,
   type RemoteAPI,
-} from '../src/index.js';
+} from 'redis-streams-rpc';
 import { REDIS_URL, removeStreamKeys, uniqueStream } from './support.js';
 import { createWorkerApi, type WorkerAPI } from './worker-api.js';
 

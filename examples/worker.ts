@@ -1,7 +1,7 @@
 // One worker process of a load-balanced pool. Started by support.ts (fork), configured by the
 // environment: REDIS_URL, STREAM, and optionally CLAIM_IDLE_MS and STEP_MS.
 // Tells its parent 'ready' over IPC; shuts down on 'stop', SIGTERM/SIGINT, or when the parent goes away.
-import { RPCChannel, RedisStreamsIO } from '../src/index.js';
+import { RPCChannel, RedisStreamsIO } from 'redis-streams-rpc';
 import { createWorkerApi, type WorkerAPI } from './worker-api.js';
 
 const io = new RedisStreamsIO({
