@@ -93,8 +93,8 @@ describe('RedisStreamsIO broadcast', () => {
       late.channel.expose({ whoami: () => 'late' });
       const caller = peer();
       await caller.io.waitUntilReady();
-      // BUG: acceptRequests() only sets `serving`; the reader already blocks on the inbox alone for
-      // blockTimeout (60 s here) before it re-arms with the stream, so this call times out.
+      // Regression: serving used to wait for the inbox reader's blocking XREAD (blockTimeout, 60 s
+      // here) to return; requests now have a reader of their own, started by expose().
       expect(await caller.channel.getAPI({ timeout: 3_000 }).whoami()).to.equal('late');
     });
   });

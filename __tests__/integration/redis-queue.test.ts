@@ -123,10 +123,8 @@ describe('RedisStreamsIO bounded queue', function () {
   }
 
   it('group: a worker whose in-flight requests fill maxQueueSize waits for answers instead of spinning', async () => {
-    // BUG: once inflight.size === maxQueueSize while the queue itself has room, reserveForGroup()
-    // (src/redis/redis-streams-io.ts) gets 0 slots and awaits Promise.race([capacity.wait(),
-    // queue.waitForRoom()]); waitForRoom() resolves at once, so it loops in microtasks for ever:
-    // the handlers' timers never fire again (nothing is released) and the heap runs out.
+    // Regression: with every in-flight slot taken while the queue had room, the group reader used to
+    // wait on queue room that was already there, spinning in microtasks until the heap ran out.
     const { burst } = await runProbe(probeEnv('burst', 'group', 200, { CALLS: '1000', DELAY_MS: '50' }), 60_000);
     console.log(`      slow-handler burst: ${JSON.stringify(burst)}`);
     expect(burst).to.include({ ok: 1000, failed: 0, serverDropped: 0, clientDropped: 0 });

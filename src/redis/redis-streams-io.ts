@@ -141,7 +141,7 @@ export class RedisStreamsIO implements IoInterface<RedisStreamsIOEvents> {
     // Issued now, before any write the caller makes on the same connection, so
     // the inbox and the group exist before the first request can be answered.
     this.ready = this.setUp();
-    this.loops.push(this.readLoop(this.newReader(), (reader) => this.readOnce(reader)));
+    this.loops.push(this.readLoop(this.newReader(), (reader) => this.readInboxOnce(reader)));
     this.every(Math.floor(o.inboxTtlMs / 3), () => this.heartbeat());
   }
 
@@ -209,9 +209,7 @@ export class RedisStreamsIO implements IoInterface<RedisStreamsIOEvents> {
   }
 
   read(): Promise<IoInboundMessage | null> {
-    const next = this.queue.next();
-    this.capacity.notify();
-    return next;
+    return this.queue.next();
   }
 
   async write(message: IoOutboundMessage): Promise<void> {
@@ -243,7 +241,12 @@ export class RedisStreamsIO implements IoInterface<RedisStreamsIOEvents> {
   acceptRequests(): void {
     if (this.serving || this.destroyed) return;
     this.serving = true;
-    if (this.recovery === undefined) return;
+    // Requests get a reader of their own, so that serving can start at any time
+    // without interrupting the inbox reader's blocking XREAD.
+    if (this.recovery === undefined) {
+      this.loops.push(this.readLoop(this.newReader(), (reader) => this.readBroadcastOnce(reader)));
+      return;
+    }
     this.loops.push(this.readLoop(this.newReader(), (reader) => this.readGroupOnce(reader), () => this.claimOwnAll()));
     this.every(Math.max(20, Math.floor(this.opts.claimIdleMs / 3)), () => this.renewLeases());
     this.every(Math.max(25, Math.floor(this.opts.claimIdleMs / 2)), () => this.reclaimIdle());
@@ -489,32 +492,37 @@ export class RedisStreamsIO implements IoInterface<RedisStreamsIOEvents> {
       const limit = Math.min(READ_BATCH, this.opts.maxQueueSize - this.inflight.size);
       const granted = this.queue.reserve(Math.max(0, limit));
       if (granted > 0) return granted;
-      await Promise.race([this.capacity.wait(), this.queue.waitForRoom()]);
+      // Wait for what is actually missing: an in-flight slot (released on
+      // answer/ack) or queue room. Waiting on room that is already there would spin.
+      if (limit <= 0) await this.capacity.wait();
+      else await this.queue.waitForRoom();
     }
   }
 
   /**
-   * One blocking XREAD of the inbox (and, for a serving broadcast peer, the
-   * request stream). XREAD consumes nothing, so no queue room is held while it
-   * blocks: entries beyond the room left are simply read again next time.
+   * One blocking XREAD of this endpoint's inbox. XREAD consumes nothing, so no
+   * queue room is held while it blocks: entries beyond the room left are
+   * simply read again next time.
    */
-  private async readOnce(reader: RedisConnection): Promise<void> {
+  private async readInboxOnce(reader: RedisConnection): Promise<void> {
     await this.waitForRoom();
     if (this.destroyed) return;
-    // Broadcast peers read the request stream only while they serve: a pure
-    // caller would otherwise wake for every request, its own included.
-    const broadcast = this.recovery === undefined && this.serving;
-    const keys = broadcast ? [this.keys.stream, this.inboxKey] : [this.inboxKey];
-    const ids = broadcast ? [this.lastStreamId, this.lastInboxId] : [this.lastInboxId];
-    const reply = await (reader as Redis).xread('COUNT', READ_BATCH, 'BLOCK', this.opts.blockTimeout, 'STREAMS', ...keys, ...ids);
-    const byKey = parseReadReply(reply);
-    if (broadcast) this.lastStreamId = this.acceptWhileRoom(byKey.get(this.keys.stream), (e) => this.acceptBroadcast(e)) ?? this.lastStreamId;
-    const inboxEntries = byKey.get(this.inboxKey);
-    const lastInbox = this.acceptWhileRoom(inboxEntries, (e) => this.acceptReply(e));
-    if (lastInbox === undefined) return;
-    this.lastInboxId = lastInbox;
-    this.inboxReadSinceTrim += inboxEntries?.length ?? 0;
+    const reply = await (reader as Redis).xread('COUNT', READ_BATCH, 'BLOCK', this.opts.blockTimeout, 'STREAMS', this.inboxKey, this.lastInboxId);
+    const entries = parseReadReply(reply).get(this.inboxKey);
+    const last = this.acceptWhileRoom(entries, (e) => this.acceptReply(e));
+    if (last === undefined) return;
+    this.lastInboxId = last;
+    this.inboxReadSinceTrim += entries?.length ?? 0;
     if (this.inboxReadSinceTrim >= 1000) this.trimInbox().catch((err: unknown) => this.reportBackground(err));
+  }
+
+  /** One blocking XREAD of the request stream, for a serving broadcast peer. */
+  private async readBroadcastOnce(reader: RedisConnection): Promise<void> {
+    await this.waitForRoom();
+    if (this.destroyed) return;
+    const { stream } = this.keys;
+    const reply = await (reader as Redis).xread('COUNT', READ_BATCH, 'BLOCK', this.opts.blockTimeout, 'STREAMS', stream, this.lastStreamId);
+    this.lastStreamId = this.acceptWhileRoom(parseReadReply(reply).get(stream), (e) => this.acceptBroadcast(e)) ?? this.lastStreamId;
   }
 
   /** Accepts entries while the queue has room; returns the id of the last one taken. */
@@ -529,7 +537,7 @@ export class RedisStreamsIO implements IoInterface<RedisStreamsIOEvents> {
   }
 
   private async waitForRoom(): Promise<void> {
-    while (!this.destroyed && this.queue.room === 0) await Promise.race([this.capacity.wait(), this.queue.waitForRoom()]);
+    while (!this.destroyed && this.queue.room === 0) await this.queue.waitForRoom();
   }
 
   private async readGroupOnce(reader: RedisConnection): Promise<void> {
