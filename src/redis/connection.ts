@@ -1,4 +1,4 @@
-import { Redis, type Cluster, type RedisOptions } from 'ioredis';
+import { Cluster, Redis, type RedisOptions } from 'ioredis';
 import { RedisStreamsConnectionError } from '../errors.js';
 import { backoffMs } from './async-utils.js';
 
@@ -37,7 +37,11 @@ export function createCommandConnection(url: string, redisOptions: RedisOptions 
 
 /** A dedicated connection for one blocking read loop. */
 export function createBlockingConnection(base: RedisConnection, url: string, redisOptions: RedisOptions | undefined, own: boolean): RedisConnection {
-  if (!own) return base.duplicate(BLOCKING_OVERRIDES as never);
+  if (base instanceof Cluster) {
+    // Cluster takes per-node options under `redisOptions`; a blocking read goes to the node owning the stream's slot.
+    return base.duplicate(undefined, { redisOptions: { ...base.options.redisOptions, ...BLOCKING_OVERRIDES }, enableAutoPipelining: false, maxRedirections: 16 });
+  }
+  if (!own) return base.duplicate(BLOCKING_OVERRIDES);
   return new Redis(url, { ...COMMAND_DEFAULTS, ...redisOptions, ...BLOCKING_OVERRIDES, connectionName: undefined });
 }
 
