@@ -3,7 +3,8 @@
  * single MULTI: every XADD to a caller's inbox, then one XACK for all the
  * requests being answered. An answer and its acknowledgement therefore commit
  * together, a burst costs one round trip, and writes keep their order (a
- * callback invocation always reaches the caller before the answer).
+ * callback invocation always reaches the caller before the answer). A batch
+ * that acknowledges nothing (broadcast mode, callbacks) is a plain pipeline.
  *
  * @module
  */
@@ -57,7 +58,9 @@ export class ReplyBatcher {
     if (batch.length === 0) return;
     const { sessionId, stream, group } = this.config;
     const ackIds = group === undefined ? [] : batch.flatMap((r) => (r.ackId === undefined ? [] : [r.ackId]));
-    const tx = this.redis.multi();
+    // MULTI only when an XACK must commit with the answers; otherwise a plain
+    // pipeline keeps the order for a third of the Redis commands (no MULTI/EXEC).
+    const tx = ackIds.length > 0 ? this.redis.multi() : this.redis.pipeline();
     // NOMKSTREAM: an answer to a caller whose inbox expired must not recreate it as a leak.
     for (const r of batch) tx.xadd(r.inbox, 'NOMKSTREAM', '*', Field.From, sessionId, Field.Data, r.data);
     if (ackIds.length > 0 && group !== undefined) tx.xack(stream, group, ...ackIds);
