@@ -172,10 +172,9 @@ describe('faults: worker processes that die', function () {
 
     expect(error).to.be.instanceOf(RPCDeliveryError);
     expect(poisonDead).to.have.length(1);
-    // BUG: every crash counts a delivery against every request pending on the crashed worker, and a
-    // restarted worker (claimOwn) or a reclaiming one (XAUTOCLAIM) gets them back in one batch with
-    // the poison, which kills it again before they are answered. After maxDeliveries they are
-    // dead-lettered too and their callers get RPCDeliveryError although they never crashed anything.
+    // Regression: redelivered requests used to come back in one batch with the poison, so each crash
+    // counted a delivery against innocent neighbours until they were dead-lettered too. Redeliveries
+    // now run one at a time with nothing else in flight.
     expect(byError, 'innocent calls that failed').to.deep.equal({});
     expect(dead, 'dead letters').to.have.length(1);
     expect(answered).to.equal(others.length);

@@ -45,6 +45,11 @@ function parsePending(reply: unknown): PendingRow[] {
 export class GroupRecovery {
   private cursor = '0-0';
 
+  /** Whether the last {@link GroupRecovery.reclaimIdle} scan reached the end of the pending list. */
+  get scanComplete(): boolean {
+    return this.cursor === '0-0';
+  }
+
   constructor(
     private readonly redis: RedisConnection,
     private readonly config: GroupRecoveryConfig,

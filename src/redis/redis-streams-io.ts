@@ -101,6 +101,8 @@ export class RedisStreamsIO implements IoInterface<RedisStreamsIOEvents> {
   private lastInboxId = '0-0';
   private inboxReadSinceTrim = 0;
   private serving = false;
+  /** Set at start and every claimIdleMs/2: look for pending requests to take over. */
+  private recoveryDue = true;
   private destroyed = false;
   private destroying: Promise<void> | undefined;
   private commandDown = false;
@@ -247,9 +249,11 @@ export class RedisStreamsIO implements IoInterface<RedisStreamsIOEvents> {
       this.loops.push(this.readLoop(this.newReader(), (reader) => this.readBroadcastOnce(reader)));
       return;
     }
-    this.loops.push(this.readLoop(this.newReader(), (reader) => this.readGroupOnce(reader), () => this.claimOwnAll()));
+    this.loops.push(this.readLoop(this.newReader(), (reader) => this.readGroupOnce(reader)));
     this.every(Math.max(20, Math.floor(this.opts.claimIdleMs / 3)), () => this.renewLeases());
-    this.every(Math.max(25, Math.floor(this.opts.claimIdleMs / 2)), () => this.reclaimIdle());
+    this.every(this.recoveryIntervalMs(), async () => {
+      this.recoveryDue = true;
+    });
   }
 
   on<E extends keyof RedisStreamsIOEvents & string>(event: E, listener: RedisStreamsIOEvents[E]): this {
@@ -541,11 +545,14 @@ export class RedisStreamsIO implements IoInterface<RedisStreamsIOEvents> {
   }
 
   private async readGroupOnce(reader: RedisConnection): Promise<void> {
+    if (this.recoveryDue && (await this.recoverOne())) return;
     const granted = await this.reserveForGroup();
     try {
       if (this.destroyed) return;
       const o = this.opts;
-      const reply = await (reader as Redis).xreadgroup('GROUP', o.consumerGroup, o.consumerName, 'COUNT', granted, 'BLOCK', o.blockTimeout, 'STREAMS', this.keys.stream, '>');
+      // Block no longer than the recovery interval, so take-overs are not delayed by a quiet stream.
+      const block = Math.min(o.blockTimeout, this.recoveryIntervalMs());
+      const reply = await (reader as Redis).xreadgroup('GROUP', o.consumerGroup, o.consumerName, 'COUNT', granted, 'BLOCK', block, 'STREAMS', this.keys.stream, '>');
       const entries = parseReadReply(reply).get(this.keys.stream) ?? [];
       for (const raw of entries) this.acceptRequest(parseEntry(raw), 1);
     } finally {
@@ -616,27 +623,32 @@ export class RedisStreamsIO implements IoInterface<RedisStreamsIOEvents> {
       .catch((err: unknown) => this.reportBackground(err));
   }
 
-  private async claimOwnAll(): Promise<void> {
-    const recovery = this.recovery as GroupRecovery;
-    for (;;) {
-      const granted = await this.reserveForGroup();
-      try {
-        if (this.destroyed) return;
-        const result = await recovery.claimOwn(granted);
-        this.acceptClaimed(result);
-        if (result.claimed.length + result.trimmed.length < granted) return;
-      } finally {
-        this.queue.release(granted);
-      }
-    }
+  private recoveryIntervalMs(): number {
+    return Math.max(25, Math.floor(this.opts.claimIdleMs / 2));
   }
 
-  private async reclaimIdle(): Promise<void> {
-    if (!(await this.whenReady()) || this.queue.room === 0) return;
-    const granted = this.queue.reserve(Math.max(0, Math.min(READ_BATCH, this.opts.maxQueueSize - this.inflight.size)));
+  /**
+   * Takes over ONE pending request (this consumer's own from an earlier life
+   * first, then any idle on a stopped worker) and runs it with nothing else in
+   * flight. A redelivered request may be the one that crashed its worker:
+   * running it alone means a poison request cannot push the delivery count of
+   * innocent neighbours up with each crash and drag them into the dead letters.
+   *
+   * @returns whether the loop should come back here before reading new requests.
+   */
+  private async recoverOne(): Promise<boolean> {
+    while (!this.destroyed && this.inflight.size > 0) await this.capacity.wait();
+    await this.waitForRoom();
+    if (this.destroyed) return true;
+    const recovery = this.recovery as GroupRecovery;
+    const granted = this.queue.reserve(1);
     try {
-      if (granted === 0 || this.destroyed) return;
-      this.acceptClaimed(await (this.recovery as GroupRecovery).reclaimIdle(granted));
+      let result = await recovery.claimOwn(1);
+      if (result.claimed.length === 0 && result.trimmed.length === 0) result = await recovery.reclaimIdle(1);
+      this.acceptClaimed(result);
+      const more = result.claimed.length > 0 || result.trimmed.length > 0 || !recovery.scanComplete;
+      if (!more) this.recoveryDue = false;
+      return more;
     } finally {
       this.queue.release(granted);
     }
