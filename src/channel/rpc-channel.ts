@@ -124,14 +124,13 @@ export class RPCChannel<Local extends object = Record<string, never>, Remote ext
       throw new RPCInvalidArgumentError('expose', `expected an object, got ${String(merged.expose)}`);
     }
     this.events = new TypedEmitter<RPCChannelEvents>(merged.logger ?? defaultLogger);
-    const channel = this;
     this.handler = new RequestHandler({
       io,
       serializer: this.serializer,
-      api: () => channel.local,
-      reportError: (e) => channel.reportError(e),
-      onExpired: (h) => channel.countExpired(h),
-      onHandled: () => void channel.counters.handled++,
+      api: () => this.local,
+      reportError: (e) => this.reportError(e),
+      onExpired: (h) => this.countExpired(h),
+      onHandled: () => void this.counters.handled++,
     });
     io.on('error', this.onIoError);
     io.on('peer-destroyed', this.onPeerDestroyed);
@@ -265,13 +264,14 @@ export class RPCChannel<Local extends object = Record<string, never>, Remote ext
     const { method } = target;
     const id = this.newId();
     const stackHolder: { stack?: string } = {};
+    // eslint-disable-next-line @typescript-eslint/unbound-method -- only marks where the caller's frames start
     Error.captureStackTrace(stackHolder, this.call);
     let data: string;
     const extracted = extractCallbacks(rawArgs);
     try {
       data = this.encodeRequest(id, target, extracted?.args ?? rawArgs, Date.now() + timeoutMs, false, extracted?.paths);
     } catch (err) {
-      return Promise.reject(err as Error);
+      return Promise.reject(err instanceof Error ? err : new Error(String(err)));
     }
     this.counters.calls++;
     return new Promise<unknown>((resolve, reject) => {
@@ -362,7 +362,7 @@ export class RPCChannel<Local extends object = Record<string, never>, Remote ext
     if (fn === undefined) return;
     try {
       const args = decodeValue(this.serializer, payload, 'callback arguments');
-      const result = fn(...(Array.isArray(args) ? args : [args]));
+      const result = fn(...(Array.isArray(args) ? (args as unknown[]) : [args]));
       if (result instanceof Promise) result.catch((err: unknown) => this.reportError(err as Error));
     } catch (err) {
       this.reportError(err as Error);

@@ -12,7 +12,7 @@ export interface Logger {
  */
 export const defaultLogger: Logger = {
   warn(message: string, error?: unknown): void {
-    const detail = error instanceof Error ? `${error.name}: ${error.message}` : String(error ?? '');
+    const detail = error instanceof Error ? `${error.name}: ${error.message}` : error === undefined ? '' : JSON.stringify(error) ?? typeof error;
     process.emitWarning(detail === '' ? message : `${message}: ${detail}`, { code: 'REDIS_STREAMS_RPC' });
   },
 };

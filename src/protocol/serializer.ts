@@ -108,7 +108,7 @@ export function resolveSerializer(option: SerializationOption | undefined): Seri
   if (typeof option === 'object' && option !== null && typeof option.stringify === 'function' && typeof option.parse === 'function') {
     return option;
   }
-  throw new RPCInvalidArgumentError('serialization', `expected "superjson", "json" or a Serializer object, got ${String(option)}`);
+  throw new RPCInvalidArgumentError('serialization', `expected "superjson", "json" or a Serializer object, got ${JSON.stringify(option) ?? typeof option}`);
 }
 
 /** Encodes with `serializer`, wrapping failures in {@link RPCSerializationError}. */

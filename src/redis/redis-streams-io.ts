@@ -251,8 +251,9 @@ export class RedisStreamsIO implements IoInterface<RedisStreamsIOEvents> {
     }
     this.loops.push(this.readLoop(this.newReader(), (reader) => this.readGroupOnce(reader)));
     this.every(Math.max(20, Math.floor(this.opts.claimIdleMs / 3)), () => this.renewLeases());
-    this.every(this.recoveryIntervalMs(), async () => {
+    this.every(this.recoveryIntervalMs(), () => {
       this.recoveryDue = true;
+      return Promise.resolve();
     });
   }
 
