@@ -1,17 +1,6 @@
 import type { Redis } from 'ioredis';
-import { RPCInvalidArgumentError, RPCProtocolError, RedisStreamsDestroyedError } from '../errors.js';
-import { InboundQueue } from '../io/inbound-queue.js';
-import {
-  emptyIoStats,
-  type IoCapabilities,
-  type IoEvents,
-  type IoInboundMessage,
-  type IoInterface,
-  type IoOutboundMessage,
-  type IoReceipt,
-  type IoStats,
-} from '../io/io-interface.js';
-import { TypedEmitter } from '../io/typed-emitter.js';
+import { RPCInvalidArgumentError, RedisStreamsDestroyedError } from '../errors.js';
+import type { IoCapabilities, IoInboundMessage, IoInterface, IoOutboundMessage, IoReceipt, IoStats } from '../io/io-interface.js';
 import { Signal, backoffMs, sleep } from './async-utils.js';
 import {
   connectionError,
@@ -21,41 +10,15 @@ import {
   isNoGroupError,
   type RedisConnection,
 } from './connection.js';
-import { Control, Field, parseEntryList, parseReadReply, type ParsedEntry, type RawEntry, parseEntry } from './entries.js';
-import { GroupRecovery, type ReclaimResult } from './group-recovery.js';
-import { ReplyBatcher } from './reply-batcher.js';
+import { Control, Field, parseEntryList, parseReadReply, type ParsedEntry } from './entries.js';
+import { GroupConsumer, READ_BATCH } from './group-consumer.js';
+import { Inbound } from './inbound.js';
 import { streamKeys, type StreamKeys } from './keys.js';
 import { resolveOptions, type RedisStreamsIOOptions, type ResolvedRedisStreamsOptions } from './options.js';
+import { ReplyBatcher } from './reply-batcher.js';
+import type { RedisStreamsIOEvents, StreamEntry, StreamInfo } from './types.js';
 
-/** Events of {@link RedisStreamsIO}, on top of {@link IoEvents}. */
-export interface RedisStreamsIOEvents extends IoEvents {
-  /** A connection came back after being lost. */
-  reconnect: (info: { connection: 'command' | 'reader'; reconnects: number }) => void;
-  /** Requests of a stopped worker were taken over. */
-  reclaimed: (info: { ids: string[] }) => void;
-  /** A request was moved to the dead-letter stream. */
-  'dead-letter': (info: { id: string; from: string | undefined; deliveries: number; deadLetterId: string | null; reason: string }) => void;
-  /** Pending requests were trimmed away before anyone handled them (their callers time out). */
-  trimmed: (info: { ids: string[] }) => void;
-}
-
-/** What {@link RedisStreamsIO.getStreamInfo} resolves. */
-export interface StreamInfo {
-  /** Entries in the stream. */
-  length: number;
-  /** Consumer groups on the stream. */
-  groups: number;
-  /** The newest entry, or null when the stream is empty. */
-  lastEntry: StreamEntry | null;
-}
-
-/** One stream entry with its fields. */
-export interface StreamEntry {
-  id: string;
-  fields: Record<string, string>;
-}
-
-const READ_BATCH = 128;
+export type { RedisStreamsIOEvents, StreamEntry, StreamInfo } from './types.js';
 
 /**
  * {@link IoInterface} on Redis Streams (ioredis), in two modes:
@@ -82,28 +45,21 @@ export class RedisStreamsIO implements IoInterface<RedisStreamsIOEvents> {
   private readonly inboxKey: string;
   private readonly cmd: RedisConnection;
   private readonly ownsCmd: boolean;
-  private readonly events: TypedEmitter<RedisStreamsIOEvents>;
-  private readonly queue: InboundQueue<IoInboundMessage>;
-  private readonly counters: IoStats = emptyIoStats();
-  private readonly inflight = new Set<string>();
-  private readonly capacity = new Signal();
+  private readonly inbound: Inbound;
+  private readonly group: GroupConsumer | undefined;
+  private readonly replies: ReplyBatcher;
   private readonly stopSignal = new Signal();
   private readonly readers: RedisConnection[] = [];
   private readonly loops: Promise<void>[] = [];
   private readonly timers: NodeJS.Timeout[] = [];
-  private readonly recovery: GroupRecovery | undefined;
   private readonly ready: Promise<boolean>;
   private resolveStopped: (value: false) => void = () => undefined;
   /** Resolves `false` on destroy, so nothing waits on `ready` past it (Redis may be down). */
   private readonly stopped = new Promise<false>((resolve) => (this.resolveStopped = resolve));
-  private readonly replies: ReplyBatcher;
   private lastStreamId = '0-0';
   private lastInboxId = '0-0';
   private inboxReadSinceTrim = 0;
   private serving = false;
-  /** Set at start and every claimIdleMs/2: look for pending requests to take over. */
-  private recoveryDue = true;
-  private destroyed = false;
   private destroying: Promise<void> | undefined;
   private commandDown = false;
 
@@ -119,27 +75,15 @@ export class RedisStreamsIO implements IoInterface<RedisStreamsIOEvents> {
     this.keys = streamKeys(o.stream, o.deadLetterStream);
     this.inboxKey = this.keys.inbox(o.sessionId);
     this.capabilities = { addressing: true, acknowledgements: o.useConsumerGroup, loadBalanced: o.useConsumerGroup, broadcast: !o.useConsumerGroup };
-    this.events = new TypedEmitter<RedisStreamsIOEvents>(o.logger);
-    this.queue = new InboundQueue<IoInboundMessage>(o.maxQueueSize, (_dropped, error) => {
-      this.counters.dropped++;
-      this.events.emit('error', error);
-    });
+    this.inbound = new Inbound(o.maxQueueSize, o.logger);
     this.ownsCmd = o.client === undefined;
     this.cmd = o.client ?? createCommandConnection(o.url, o.redisOptions);
     this.watchConnection(this.cmd, 'command');
-    this.recovery = o.useConsumerGroup
-      ? new GroupRecovery(this.cmd, {
-          stream: o.stream,
-          group: o.consumerGroup,
-          consumer: o.consumerName,
-          claimIdleMs: o.claimIdleMs,
-          maxDeliveries: o.maxDeliveries,
-          deadLetterKey: this.keys.deadLetter,
-        })
+    this.group = o.useConsumerGroup
+      ? new GroupConsumer({ cmd: this.cmd, opts: o, keys: this.keys, inbound: this.inbound, reportBackground: (err) => this.reportBackground(err) })
       : undefined;
-    this.replies = new ReplyBatcher(this.cmd, { stream: o.stream, group: o.useConsumerGroup ? o.consumerGroup : undefined, sessionId: o.sessionId }, (n) => {
-      this.counters.acked += n;
-    });
+    const batcherConfig = { stream: o.stream, group: o.useConsumerGroup ? o.consumerGroup : undefined, sessionId: o.sessionId };
+    this.replies = new ReplyBatcher(this.cmd, batcherConfig, (n) => void (this.inbound.counters.acked += n));
     // Issued now, before any write the caller makes on the same connection, so
     // the inbox and the group exist before the first request can be answered.
     this.ready = this.setUp();
@@ -211,7 +155,7 @@ export class RedisStreamsIO implements IoInterface<RedisStreamsIOEvents> {
   }
 
   read(): Promise<IoInboundMessage | null> {
-    return this.queue.next();
+    return this.inbound.queue.next();
   }
 
   async write(message: IoOutboundMessage): Promise<void> {
@@ -225,50 +169,48 @@ export class RedisStreamsIO implements IoInterface<RedisStreamsIOEvents> {
         maxLen === undefined ? this.cmd.xadd(stream, '*', Field.From, me, Field.Data, data) : this.cmd.xadd(stream, 'MAXLEN', '~', maxLen, '*', Field.From, me, Field.Data, data),
       );
     } else {
-      const ackId = this.recovery === undefined ? undefined : settles?.id;
-      if (ackId !== undefined) this.release(ackId);
+      const ackId = this.group === undefined ? undefined : settles?.id;
+      if (ackId !== undefined) this.group?.release(ackId);
       await this.command(ackId === undefined ? 'XADD reply' : 'XADD reply + XACK', () => this.replies.write(this.keys.inbox(target), data, ackId));
     }
-    this.counters.sent++;
+    this.inbound.counters.sent++;
   }
 
   async ack(receipt: IoReceipt): Promise<void> {
-    if (this.recovery === undefined) return;
-    this.release(receipt.id);
+    if (this.group === undefined) return;
+    this.group.release(receipt.id);
     this.assertUsable('ack');
     await this.command('XACK', () => this.cmd.xack(this.keys.stream, this.opts.consumerGroup, receipt.id));
-    this.counters.acked++;
+    this.inbound.counters.acked++;
   }
 
   acceptRequests(): void {
-    if (this.serving || this.destroyed) return;
+    if (this.serving || this.inbound.closed) return;
     this.serving = true;
     // Requests get a reader of their own, so that serving can start at any time
     // without interrupting the inbox reader's blocking XREAD.
-    if (this.recovery === undefined) {
+    const group = this.group;
+    if (group === undefined) {
       this.loops.push(this.readLoop(this.newReader(), (reader) => this.readBroadcastOnce(reader)));
       return;
     }
-    this.loops.push(this.readLoop(this.newReader(), (reader) => this.readGroupOnce(reader)));
-    this.every(Math.max(20, Math.floor(this.opts.claimIdleMs / 3)), () => this.renewLeases());
-    this.every(this.recoveryIntervalMs(), () => {
-      this.recoveryDue = true;
-      return Promise.resolve();
-    });
+    this.loops.push(this.readLoop(this.newReader(), (reader) => group.readOnce(reader)));
+    this.every(Math.max(20, Math.floor(this.opts.claimIdleMs / 3)), () => group.renewLeases());
+    this.every(group.recoveryIntervalMs, () => Promise.resolve(group.markRecoveryDue()));
   }
 
   on<E extends keyof RedisStreamsIOEvents & string>(event: E, listener: RedisStreamsIOEvents[E]): this {
-    this.events.on(event, listener);
+    this.inbound.events.on(event, listener);
     return this;
   }
 
   off<E extends keyof RedisStreamsIOEvents & string>(event: E, listener: RedisStreamsIOEvents[E]): this {
-    this.events.off(event, listener);
+    this.inbound.events.off(event, listener);
     return this;
   }
 
   stats(): IoStats {
-    return { ...this.counters, dropped: this.queue.dropped };
+    return { ...this.inbound.counters, dropped: this.inbound.queue.dropped };
   }
 
   /**
@@ -280,7 +222,7 @@ export class RedisStreamsIO implements IoInterface<RedisStreamsIOEvents> {
   async signalDestroy(): Promise<void> {
     this.assertUsable('signalDestroy');
     await this.command('XADD bye', () => this.cmd.xadd(this.keys.stream, '*', Field.From, this.id, Field.Control, Control.Bye));
-    this.counters.sent++;
+    this.inbound.counters.sent++;
   }
 
   /**
@@ -293,60 +235,52 @@ export class RedisStreamsIO implements IoInterface<RedisStreamsIOEvents> {
     return this.destroying;
   }
 
+  /** Reports a background failure on `'error'`, once per outage. */
+  private reportBackground(err: unknown): void {
+    if (this.inbound.closed) return;
+    const error = err instanceof Error && 'code' in err ? err : connectionError('background task', err);
+    if (error.name === 'RedisStreamsConnectionError' && this.commandDown) return;
+    this.inbound.events.emit('error', error);
+  }
+
   private async close(): Promise<void> {
-    this.destroyed = true;
+    this.inbound.closed = true;
     this.resolveStopped(false);
     this.stopSignal.notify();
-    this.capacity.notify();
+    this.group?.wake();
     for (const timer of this.timers) clearInterval(timer);
-    this.queue.close();
+    this.inbound.queue.close();
     // Disconnecting breaks a pending blocking read at once.
     for (const reader of this.readers) reader.disconnect();
     await Promise.allSettled(this.loops);
     if (this.cmd.status === 'ready') {
-      await withTimeout(Promise.all([this.cmd.del(this.inboxKey), this.leaveGroup()]), 1000).catch(() => undefined);
+      const leave = this.serving ? this.group?.leaveGroup() : undefined;
+      await withTimeout(Promise.all([this.cmd.del(this.inboxKey), leave]), 1000).catch(() => undefined);
     }
     if (this.ownsCmd) {
       if (this.cmd.status === 'ready') await withTimeout(this.cmd.quit(), 1000).catch(() => undefined);
       this.cmd.disconnect();
     }
-    this.events.removeAllListeners();
-  }
-
-  /**
-   * Removes this worker from its group when it holds no pending request, so
-   * groups do not collect dead consumer names. With pending requests it stays,
-   * and those are reclaimed by other workers (DELCONSUMER would drop them).
-   */
-  private async leaveGroup(): Promise<void> {
-    if (this.recovery === undefined || !this.serving) return;
-    const { stream } = this.keys;
-    const { consumerGroup, consumerName } = this.opts;
-    const pending = await this.cmd.call('XPENDING', stream, consumerGroup, '-', '+', 1, consumerName);
-    if (Array.isArray(pending) && pending.length === 0) await this.cmd.call('XGROUP', 'DELCONSUMER', stream, consumerGroup, consumerName);
+    this.inbound.events.removeAllListeners();
   }
 
   private assertUsable(operation: string): void {
-    if (this.destroyed) throw new RedisStreamsDestroyedError(operation);
+    if (this.inbound.closed) throw new RedisStreamsDestroyedError(operation);
   }
 
   private async command<T>(action: string, run: () => Promise<T>): Promise<T> {
     try {
       return await run();
     } catch (err) {
-      if (this.destroyed) throw new RedisStreamsDestroyedError(action, { cause: err });
+      if (this.inbound.closed) throw new RedisStreamsDestroyedError(action, { cause: err });
       throw connectionError(action, err);
     }
-  }
-
-  private release(entryId: string): void {
-    if (this.inflight.delete(entryId)) this.capacity.notify();
   }
 
   private every(ms: number, task: () => Promise<void>): void {
     let running = false;
     const timer = setInterval(() => {
-      if (running || this.destroyed) return;
+      if (running || this.inbound.closed) return;
       running = true;
       task()
         .catch((err: unknown) => this.reportBackground(err))
@@ -356,35 +290,29 @@ export class RedisStreamsIO implements IoInterface<RedisStreamsIOEvents> {
     this.timers.push(timer);
   }
 
-  private reportBackground(err: unknown): void {
-    if (this.destroyed) return;
-    const error = err instanceof Error && 'code' in err ? err : connectionError('background task', err);
-    if (error.name === 'RedisStreamsConnectionError' && this.commandDown) return; // one report per outage
-    this.events.emit('error', error);
-  }
-
   private watchConnection(conn: RedisConnection, role: 'command' | 'reader'): void {
     let wasReady = false;
     let down = false;
+    const { events, counters } = this.inbound;
     conn.on('ready', () => {
-      if (wasReady && down && !this.destroyed) {
+      if (wasReady && down && !this.inbound.closed) {
         down = false;
         if (role === 'command') this.commandDown = false;
-        this.counters.reconnects++;
-        this.events.emit('reconnect', { connection: role, reconnects: this.counters.reconnects });
+        counters.reconnects++;
+        events.emit('reconnect', { connection: role, reconnects: counters.reconnects });
         if (role === 'command') this.ensureTopology().catch((err: unknown) => this.reportBackground(err));
       }
       wasReady = true;
     });
     conn.on('error', (err: Error) => {
       // ioredis reports every failed reconnect attempt; report only the first of an outage.
-      if (down || this.destroyed) return;
+      if (down || this.inbound.closed) return;
       down = true;
       if (role === 'command') this.commandDown = true;
-      this.events.emit('error', connectionError(`${role} connection`, err));
+      events.emit('error', connectionError(`${role} connection`, err));
     });
     conn.on('close', () => {
-      if (wasReady && !this.destroyed) down = true;
+      if (wasReady && !this.inbound.closed) down = true;
     });
   }
 
@@ -400,7 +328,7 @@ export class RedisStreamsIO implements IoInterface<RedisStreamsIOEvents> {
   }
 
   private async setUp(): Promise<boolean> {
-    for (let attempt = 0; !this.destroyed; attempt++) {
+    for (let attempt = 0; !this.inbound.closed; attempt++) {
       try {
         await this.ensureTopology(true);
         return true;
@@ -464,43 +392,20 @@ export class RedisStreamsIO implements IoInterface<RedisStreamsIOEvents> {
    * Runs `step` until destroyed. Failures back off with jitter, and one report
    * is made per failure streak, so an outage neither spins nor floods logs.
    */
-  private async readLoop(reader: RedisConnection, step: (reader: RedisConnection) => Promise<void>, prepare?: () => Promise<void>): Promise<void> {
+  private async readLoop(reader: RedisConnection, step: (reader: RedisConnection) => Promise<void>): Promise<void> {
     if (!(await this.whenReady())) return;
     let failures = 0;
-    let prepared = prepare === undefined;
-    while (!this.destroyed) {
+    while (!this.inbound.closed) {
       try {
-        if (!prepared) {
-          await prepare?.();
-          prepared = true;
-        }
         await step(reader);
         failures = 0;
       } catch (err) {
-        if (this.destroyed) return;
+        if (this.inbound.closed) return;
         if (isNoGroupError(err)) await this.createGroup('0').catch(() => undefined);
-        else if (failures === 0) this.events.emit('error', err instanceof Error && 'code' in err && typeof err.code === 'string' && err.code.startsWith('ERR_') ? err : connectionError('read', err));
+        else if (failures === 0) this.inbound.events.emit('error', isLibraryError(err) ? err : connectionError('read', err));
         failures++;
         await sleep(backoffMs(failures, 50, 2000), this.stopSignal);
       }
-    }
-  }
-
-  /**
-   * Reserves queue room and in-flight slots for a group read, waiting while
-   * there are none: XREADGROUP hands entries over for good, so it may never
-   * fetch more than the queue can take.
-   */
-  private async reserveForGroup(): Promise<number> {
-    for (;;) {
-      if (this.destroyed) return 0;
-      const limit = Math.min(READ_BATCH, this.opts.maxQueueSize - this.inflight.size);
-      const granted = this.queue.reserve(Math.max(0, limit));
-      if (granted > 0) return granted;
-      // Wait for what is actually missing: an in-flight slot (released on
-      // answer/ack) or queue room. Waiting on room that is already there would spin.
-      if (limit <= 0) await this.capacity.wait();
-      else await this.queue.waitForRoom();
     }
   }
 
@@ -510,11 +415,11 @@ export class RedisStreamsIO implements IoInterface<RedisStreamsIOEvents> {
    * simply read again next time.
    */
   private async readInboxOnce(reader: RedisConnection): Promise<void> {
-    await this.waitForRoom();
-    if (this.destroyed) return;
+    await this.inbound.waitForRoom();
+    if (this.inbound.closed) return;
     const reply = await (reader as Redis).xread('COUNT', READ_BATCH, 'BLOCK', this.opts.blockTimeout, 'STREAMS', this.inboxKey, this.lastInboxId);
     const entries = parseReadReply(reply).get(this.inboxKey);
-    const last = this.acceptWhileRoom(entries, (e) => this.acceptReply(e));
+    const last = this.inbound.acceptWhileRoom(entries, (e) => this.acceptReply(e));
     if (last === undefined) return;
     this.lastInboxId = last;
     this.inboxReadSinceTrim += entries?.length ?? 0;
@@ -523,155 +428,32 @@ export class RedisStreamsIO implements IoInterface<RedisStreamsIOEvents> {
 
   /** One blocking XREAD of the request stream, for a serving broadcast peer. */
   private async readBroadcastOnce(reader: RedisConnection): Promise<void> {
-    await this.waitForRoom();
-    if (this.destroyed) return;
+    await this.inbound.waitForRoom();
+    if (this.inbound.closed) return;
     const { stream } = this.keys;
     const reply = await (reader as Redis).xread('COUNT', READ_BATCH, 'BLOCK', this.opts.blockTimeout, 'STREAMS', stream, this.lastStreamId);
-    this.lastStreamId = this.acceptWhileRoom(parseReadReply(reply).get(stream), (e) => this.acceptBroadcast(e)) ?? this.lastStreamId;
-  }
-
-  /** Accepts entries while the queue has room; returns the id of the last one taken. */
-  private acceptWhileRoom(entries: readonly RawEntry[] | undefined, accept: (entry: ParsedEntry) => void): string | undefined {
-    let last: string | undefined;
-    for (const raw of entries ?? []) {
-      if (this.queue.room === 0) break;
-      accept(parseEntry(raw));
-      last = raw.id;
-    }
-    return last;
-  }
-
-  private async waitForRoom(): Promise<void> {
-    while (!this.destroyed && this.queue.room === 0) await this.queue.waitForRoom();
-  }
-
-  private async readGroupOnce(reader: RedisConnection): Promise<void> {
-    if (this.recoveryDue && (await this.recoverOne())) return;
-    const granted = await this.reserveForGroup();
-    try {
-      if (this.destroyed) return;
-      const o = this.opts;
-      // Block no longer than the recovery interval, so take-overs are not delayed by a quiet stream.
-      const block = Math.min(o.blockTimeout, this.recoveryIntervalMs());
-      const reply = await (reader as Redis).xreadgroup('GROUP', o.consumerGroup, o.consumerName, 'COUNT', granted, 'BLOCK', block, 'STREAMS', this.keys.stream, '>');
-      const entries = parseReadReply(reply).get(this.keys.stream) ?? [];
-      for (const raw of entries) this.acceptRequest(parseEntry(raw), 1);
-    } finally {
-      this.queue.release(granted);
-    }
+    this.lastStreamId = this.inbound.acceptWhileRoom(parseReadReply(reply).get(stream), (e) => this.acceptBroadcast(e)) ?? this.lastStreamId;
   }
 
   private acceptBroadcast(entry: ParsedEntry): void {
-    if (entry.type === 'malformed') return this.reportMalformed(entry);
+    if (entry.type === 'malformed') return this.inbound.reportMalformed(entry);
     if (entry.from === this.id) return;
     if (entry.type === 'control') {
-      if (entry.control === Control.Bye) this.events.emit('peer-destroyed', entry.from);
+      if (entry.control === Control.Bye) this.inbound.events.emit('peer-destroyed', entry.from);
       return;
     }
-    this.push({ data: entry.data, from: entry.from, id: entry.id });
+    this.inbound.push({ data: entry.data, from: entry.from, id: entry.id });
   }
 
   private acceptReply(entry: ParsedEntry): void {
-    if (entry.type === 'malformed') return this.reportMalformed(entry);
+    if (entry.type === 'malformed') return this.inbound.reportMalformed(entry);
     if (entry.type === 'control') return;
-    this.push({ data: entry.data, from: entry.from, id: entry.id });
+    this.inbound.push({ data: entry.data, from: entry.from, id: entry.id });
   }
+}
 
-  /** A request from the group: tracked as in flight until answered or acknowledged. */
-  private acceptRequest(entry: ParsedEntry, deliveries: number): void {
-    if (entry.type !== 'data') {
-      this.ackQuietly(entry.id);
-      if (entry.type === 'malformed') this.reportMalformed(entry);
-      else if (entry.control === Control.Bye) this.events.emit('peer-destroyed', entry.from);
-      return;
-    }
-    if (deliveries > this.opts.maxDeliveries) {
-      this.deadLetter(entry, deliveries);
-      return;
-    }
-    this.inflight.add(entry.id);
-    this.push({ data: entry.data, from: entry.from, id: entry.id, receipt: { id: entry.id } });
-  }
-
-  private deadLetter(entry: ParsedEntry & { type: 'data' }, deliveries: number): void {
-    const reason = `delivered ${deliveries - 1} times without an answer (maxDeliveries ${this.opts.maxDeliveries})`;
-    (this.recovery as GroupRecovery)
-      .deadLetter(entry, deliveries - 1, reason)
-      .then((deadLetterId) => {
-        this.counters.deadLettered++;
-        this.events.emit('dead-letter', { id: entry.id, from: entry.from, deliveries: deliveries - 1, deadLetterId, reason });
-        // The channel answers the caller with an RPCDeliveryError instead of letting it time out.
-        this.push({ data: entry.data, from: entry.from, id: entry.id, undeliverable: { deliveries: deliveries - 1, reason } });
-      })
-      .catch((err: unknown) => this.reportBackground(err));
-  }
-
-  private push(message: IoInboundMessage): void {
-    this.counters.received++;
-    this.queue.push(message);
-    this.events.emit('message', message);
-  }
-
-  private reportMalformed(entry: ParsedEntry & { type: 'malformed' }): void {
-    this.counters.malformed++;
-    this.events.emit('error', new RPCProtocolError(`Skipped an entry not written by redis-streams-rpc: ${entry.reason}`, entry.id));
-  }
-
-  private ackQuietly(id: string): void {
-    this.cmd
-      .xack(this.keys.stream, this.opts.consumerGroup, id)
-      .then(() => void this.counters.acked++)
-      .catch((err: unknown) => this.reportBackground(err));
-  }
-
-  private recoveryIntervalMs(): number {
-    return Math.max(25, Math.floor(this.opts.claimIdleMs / 2));
-  }
-
-  /**
-   * Takes over ONE pending request (this consumer's own from an earlier life
-   * first, then any idle on a stopped worker) and runs it with nothing else in
-   * flight. A redelivered request may be the one that crashed its worker:
-   * running it alone means a poison request cannot push the delivery count of
-   * innocent neighbours up with each crash and drag them into the dead letters.
-   *
-   * @returns whether the loop should come back here before reading new requests.
-   */
-  private async recoverOne(): Promise<boolean> {
-    while (!this.destroyed && this.inflight.size > 0) await this.capacity.wait();
-    await this.waitForRoom();
-    if (this.destroyed) return true;
-    const recovery = this.recovery as GroupRecovery;
-    const granted = this.queue.reserve(1);
-    try {
-      let result = await recovery.claimOwn(1);
-      if (result.claimed.length === 0 && result.trimmed.length === 0) result = await recovery.reclaimIdle(1);
-      this.acceptClaimed(result);
-      const more = result.claimed.length > 0 || result.trimmed.length > 0 || !recovery.scanComplete;
-      if (!more) this.recoveryDue = false;
-      return more;
-    } finally {
-      this.queue.release(granted);
-    }
-  }
-
-  private acceptClaimed(result: ReclaimResult): void {
-    if (result.trimmed.length > 0) {
-      this.counters.trimmed += result.trimmed.length;
-      this.counters.acked += result.trimmed.length;
-      this.events.emit('trimmed', { ids: result.trimmed });
-      this.events.emit('error', new RPCProtocolError(`${result.trimmed.length} pending request(s) were trimmed from the stream before being handled (maxLen too small?)`, result.trimmed[0]));
-    }
-    if (result.claimed.length === 0) return;
-    this.counters.reclaimed += result.claimed.length;
-    this.events.emit('reclaimed', { ids: result.claimed.map((c) => c.entry.id) });
-    for (const { entry, deliveries } of result.claimed) this.acceptRequest(entry, deliveries);
-  }
-
-  private async renewLeases(): Promise<void> {
-    if (this.inflight.size === 0) return;
-    await (this.recovery as GroupRecovery).renew([...this.inflight]);
-  }
+function isLibraryError(err: unknown): err is Error {
+  return err instanceof Error && 'code' in err && typeof err.code === 'string' && err.code.startsWith('ERR_');
 }
 
 function toStreamEntry(id: string, fields: readonly string[]): StreamEntry {

@@ -1,0 +1,202 @@
+/**
+ * The load-balanced side of a worker: reading its share of requests with
+ * XREADGROUP, tracking the ones in flight (bounded by `maxQueueSize`),
+ * renewing their lease, taking over the requests of stopped workers one at a
+ * time, and dead-lettering requests delivered too often.
+ *
+ * @module
+ */
+import type { Redis } from 'ioredis';
+import { RPCProtocolError } from '../errors.js';
+import { Signal } from './async-utils.js';
+import type { RedisConnection } from './connection.js';
+import { Control, parseEntry, parseReadReply, type ParsedEntry } from './entries.js';
+import { GroupRecovery, type ReclaimResult } from './group-recovery.js';
+import type { Inbound } from './inbound.js';
+import type { StreamKeys } from './keys.js';
+import type { ResolvedRedisStreamsOptions } from './options.js';
+
+/** Most entries one read asks for. */
+export const READ_BATCH = 128;
+
+/** What the consumer needs from its IO. */
+export interface GroupConsumerHost {
+  readonly cmd: RedisConnection;
+  readonly opts: ResolvedRedisStreamsOptions;
+  readonly keys: StreamKeys;
+  readonly inbound: Inbound;
+  reportBackground(error: unknown): void;
+}
+
+/** One worker's membership in a consumer group. */
+export class GroupConsumer {
+  private readonly inflight = new Set<string>();
+  private readonly released = new Signal();
+  private readonly recovery: GroupRecovery;
+  /** Set at start and every claimIdleMs/2: look for pending requests to take over. */
+  private recoveryDue = true;
+
+  constructor(private readonly host: GroupConsumerHost) {
+    const { opts, keys, cmd } = host;
+    this.recovery = new GroupRecovery(cmd, {
+      stream: opts.stream,
+      group: opts.consumerGroup,
+      consumer: opts.consumerName,
+      claimIdleMs: opts.claimIdleMs,
+      maxDeliveries: opts.maxDeliveries,
+      deadLetterKey: keys.deadLetter,
+    });
+  }
+
+  /** How often recovery runs, in milliseconds. */
+  get recoveryIntervalMs(): number {
+    return Math.max(25, Math.floor(this.host.opts.claimIdleMs / 2));
+  }
+
+  /** Asks the read loop to look for requests to take over before its next read. */
+  markRecoveryDue(): void {
+    this.recoveryDue = true;
+  }
+
+  /** A request was answered or acknowledged: its in-flight slot is free again. */
+  release(entryId: string): void {
+    if (this.inflight.delete(entryId)) this.released.notify();
+  }
+
+  /** Wakes every wait (the IO is closing). */
+  wake(): void {
+    this.released.notify();
+  }
+
+  /** Resets the idle time of the requests still being handled, so nobody takes them over. */
+  async renewLeases(): Promise<void> {
+    if (this.inflight.size === 0) return;
+    await this.recovery.renew([...this.inflight]);
+  }
+
+  /** One step of the read loop: a recovery step when due, else one blocking XREADGROUP. */
+  async readOnce(reader: RedisConnection): Promise<void> {
+    if (this.recoveryDue && (await this.recoverOne())) return;
+    const { inbound, opts, keys } = this.host;
+    const granted = await this.reserve();
+    try {
+      if (inbound.closed) return;
+      // Block no longer than the recovery interval, so take-overs are not delayed by a quiet stream.
+      const block = Math.min(opts.blockTimeout, this.recoveryIntervalMs);
+      const reply = await (reader as Redis).xreadgroup('GROUP', opts.consumerGroup, opts.consumerName, 'COUNT', granted, 'BLOCK', block, 'STREAMS', keys.stream, '>');
+      for (const raw of parseReadReply(reply).get(keys.stream) ?? []) this.accept(parseEntry(raw), 1);
+    } finally {
+      inbound.queue.release(granted);
+    }
+  }
+
+  /**
+   * Removes this worker from its group when it holds no pending request, so
+   * groups do not collect dead consumer names. With pending requests it stays,
+   * and those are reclaimed by other workers (DELCONSUMER would drop them).
+   */
+  async leaveGroup(): Promise<void> {
+    const { cmd, keys, opts } = this.host;
+    const pending = await cmd.call('XPENDING', keys.stream, opts.consumerGroup, '-', '+', 1, opts.consumerName);
+    if (Array.isArray(pending) && pending.length === 0) await cmd.call('XGROUP', 'DELCONSUMER', keys.stream, opts.consumerGroup, opts.consumerName);
+  }
+
+  /**
+   * Reserves queue room and in-flight slots, waiting while there are none:
+   * XREADGROUP hands entries over for good, so it may never fetch more than
+   * the queue can take.
+   */
+  private async reserve(): Promise<number> {
+    const { inbound, opts } = this.host;
+    for (;;) {
+      if (inbound.closed) return 0;
+      const limit = Math.min(READ_BATCH, opts.maxQueueSize - this.inflight.size);
+      const granted = inbound.queue.reserve(Math.max(0, limit));
+      if (granted > 0) return granted;
+      // Wait for what is actually missing: an in-flight slot or queue room.
+      // Waiting on room that is already there would spin.
+      if (limit <= 0) await this.released.wait();
+      else await inbound.queue.waitForRoom();
+    }
+  }
+
+  /**
+   * Takes over ONE pending request (this consumer's own from an earlier life
+   * first, then any idle on a stopped worker) and runs it with nothing else in
+   * flight. A redelivered request may be the one that crashed its worker:
+   * running it alone means a poison request cannot push the delivery count of
+   * innocent neighbours up with each crash and drag them into the dead letters.
+   *
+   * @returns whether the loop should come back here before reading new requests.
+   */
+  private async recoverOne(): Promise<boolean> {
+    const { inbound } = this.host;
+    while (!inbound.closed && this.inflight.size > 0) await this.released.wait();
+    await inbound.waitForRoom();
+    if (inbound.closed) return true;
+    const granted = inbound.queue.reserve(1);
+    try {
+      let result = await this.recovery.claimOwn(1);
+      if (result.claimed.length === 0 && result.trimmed.length === 0) result = await this.recovery.reclaimIdle(1);
+      this.acceptClaimed(result);
+      const more = result.claimed.length > 0 || result.trimmed.length > 0 || !this.recovery.scanComplete;
+      if (!more) this.recoveryDue = false;
+      return more;
+    } finally {
+      inbound.queue.release(granted);
+    }
+  }
+
+  private acceptClaimed(result: ReclaimResult): void {
+    const { counters, events } = this.host.inbound;
+    if (result.trimmed.length > 0) {
+      counters.trimmed += result.trimmed.length;
+      counters.acked += result.trimmed.length;
+      events.emit('trimmed', { ids: result.trimmed });
+      events.emit('error', new RPCProtocolError(`${result.trimmed.length} pending request(s) were trimmed from the stream before being handled (maxLen too small?)`, result.trimmed[0]));
+    }
+    if (result.claimed.length === 0) return;
+    counters.reclaimed += result.claimed.length;
+    events.emit('reclaimed', { ids: result.claimed.map((c) => c.entry.id) });
+    for (const { entry, deliveries } of result.claimed) this.accept(entry, deliveries);
+  }
+
+  /** A request from the group: tracked as in flight until answered or acknowledged. */
+  private accept(entry: ParsedEntry, deliveries: number): void {
+    const { inbound, opts } = this.host;
+    if (entry.type !== 'data') {
+      this.ackQuietly(entry.id);
+      if (entry.type === 'malformed') inbound.reportMalformed(entry);
+      else if (entry.control === Control.Bye) inbound.events.emit('peer-destroyed', entry.from);
+      return;
+    }
+    if (deliveries > opts.maxDeliveries) {
+      this.deadLetter(entry, deliveries - 1);
+      return;
+    }
+    this.inflight.add(entry.id);
+    inbound.push({ data: entry.data, from: entry.from, id: entry.id, receipt: { id: entry.id } });
+  }
+
+  private deadLetter(entry: ParsedEntry & { type: 'data' }, deliveries: number): void {
+    const { inbound, opts } = this.host;
+    const reason = `delivered ${deliveries} times without an answer (maxDeliveries ${opts.maxDeliveries})`;
+    this.recovery
+      .deadLetter(entry, deliveries, reason)
+      .then((deadLetterId) => {
+        inbound.counters.deadLettered++;
+        inbound.events.emit('dead-letter', { id: entry.id, from: entry.from, deliveries, deadLetterId, reason });
+        // The channel answers the caller with an RPCDeliveryError instead of letting it time out.
+        inbound.push({ data: entry.data, from: entry.from, id: entry.id, undeliverable: { deliveries, reason } });
+      })
+      .catch((err: unknown) => this.host.reportBackground(err));
+  }
+
+  private ackQuietly(id: string): void {
+    const { cmd, keys, opts, inbound } = this.host;
+    cmd
+      .xack(keys.stream, opts.consumerGroup, id)
+      .then(() => void inbound.counters.acked++)
+      .catch((err: unknown) => this.host.reportBackground(err));
+  }
+}

@@ -1,0 +1,58 @@
+/**
+ * The inbound half shared by every reader of one {@link RedisStreamsIO}: the
+ * bounded queue, the counters and the events.
+ *
+ * @module
+ */
+import { RPCProtocolError } from '../errors.js';
+import { InboundQueue } from '../io/inbound-queue.js';
+import { emptyIoStats, type IoInboundMessage, type IoStats } from '../io/io-interface.js';
+import { TypedEmitter, type Logger } from '../io/typed-emitter.js';
+import { parseEntry, type ParsedEntry, type RawEntry } from './entries.js';
+import type { RedisStreamsIOEvents } from './types.js';
+
+/** Queue, counters and events of one IO. */
+export class Inbound {
+  readonly counters: IoStats = emptyIoStats();
+  readonly events: TypedEmitter<RedisStreamsIOEvents>;
+  readonly queue: InboundQueue<IoInboundMessage>;
+  /** Set once the IO is destroyed; every loop checks it. */
+  closed = false;
+
+  constructor(maxQueueSize: number, logger: Logger | undefined) {
+    this.events = new TypedEmitter<RedisStreamsIOEvents>(logger);
+    this.queue = new InboundQueue<IoInboundMessage>(maxQueueSize, (_dropped, error) => {
+      this.counters.dropped++;
+      this.events.emit('error', error);
+    });
+  }
+
+  /** Queues a message for `read()`. */
+  push(message: IoInboundMessage): void {
+    this.counters.received++;
+    this.queue.push(message);
+    this.events.emit('message', message);
+  }
+
+  /** Counts and reports an entry this library did not write. */
+  reportMalformed(entry: ParsedEntry & { type: 'malformed' }): void {
+    this.counters.malformed++;
+    this.events.emit('error', new RPCProtocolError(`Skipped an entry not written by redis-streams-rpc: ${entry.reason}`, entry.id));
+  }
+
+  /** Accepts entries while the queue has room; returns the id of the last one taken. */
+  acceptWhileRoom(entries: readonly RawEntry[] | undefined, accept: (entry: ParsedEntry) => void): string | undefined {
+    let last: string | undefined;
+    for (const raw of entries ?? []) {
+      if (this.queue.room === 0) break;
+      accept(parseEntry(raw));
+      last = raw.id;
+    }
+    return last;
+  }
+
+  /** Resolves once the queue has room (or the IO is closed). */
+  async waitForRoom(): Promise<void> {
+    while (!this.closed && this.queue.room === 0) await this.queue.waitForRoom();
+  }
+}
