@@ -2,7 +2,7 @@ import { nanoid } from 'nanoid';
 import { RPCChannelClosedError, RPCInvalidArgumentError, RPCProtocolError } from '../errors.js';
 import { emptyIoStats, type IoEvents, type IoInboundMessage, type IoInterface, type IoStats } from '../io/io-interface.js';
 import { TypedEmitter, defaultLogger, type Logger } from '../io/typed-emitter.js';
-import { MAX_METHOD_DEPTH, MessageKind, decodeMessage, encodeMessage, encodeRequestMessage, type CallbackHeader, type RequestHeader } from '../protocol/envelope.js';
+import { MAX_METHOD_DEPTH, MessageKind, decodeMessage, encodeMessage, type CallbackHeader, type RequestHeader } from '../protocol/envelope.js';
 import { deserializeError } from '../protocol/error-codec.js';
 import { decodeValue, encodeValue, resolveSerializer, type SerializationOption, type Serializer } from '../protocol/serializer.js';
 import { extractCallbacks } from './callbacks.js';
@@ -160,7 +160,7 @@ export class RPCChannel<Local extends object = Record<string, never>, Remote ext
    */
   getAPI(options: CallOptions = {}): RemoteAPI<Remote> {
     const timeoutMs = options.timeout === undefined ? this.timeoutMs : validateTimeout(options.timeout, 'timeout');
-    return this.proxy([], (target, args) => this.call(target, args, timeoutMs)) as RemoteAPI<Remote>;
+    return this.proxy([], (path, args) => this.call(path, args, timeoutMs)) as RemoteAPI<Remote>;
   }
 
   /**
@@ -170,7 +170,7 @@ export class RPCChannel<Local extends object = Record<string, never>, Remote ext
    * @returns A proxy: `await channel.notify().log('hi')`.
    */
   notify(): NotifyAPI<Remote> {
-    return this.proxy([], (target, args) => this.send(target, args)) as NotifyAPI<Remote>;
+    return this.proxy([], (path, args) => this.send(path, args)) as NotifyAPI<Remote>;
   }
 
   /** Counters of this channel and its IO. */
@@ -230,11 +230,9 @@ export class RPCChannel<Local extends object = Record<string, never>, Remote ext
     }
   }
 
-  private proxy(path: string[], invoke: (target: CallTarget, args: unknown[]) => Promise<unknown>): unknown {
+  private proxy(path: string[], invoke: (path: string[], args: unknown[]) => Promise<unknown>): unknown {
     const children = new Map<string, unknown>();
     const target = function rpcProxy(): void {};
-    // Computed once per proxy, not per call.
-    const callTarget: CallTarget = { path, method: path.join('.'), methodJson: JSON.stringify(path) };
     return new Proxy(target, {
       get: (_t, prop) => {
         // `then` must stay undefined so that awaiting a namespace does not call the
@@ -249,7 +247,7 @@ export class RPCChannel<Local extends object = Record<string, never>, Remote ext
         }
         return child;
       },
-      apply: (_t, _this, args: unknown[]) => invoke(callTarget, args),
+      apply: (_t, _this, args: unknown[]) => invoke(path, args),
     });
   }
 
@@ -257,11 +255,11 @@ export class RPCChannel<Local extends object = Record<string, never>, Remote ext
     return this.idPrefix + (this.nextId++).toString(36);
   }
 
-  private call(target: CallTarget, rawArgs: unknown[], timeoutMs: number): Promise<unknown> {
+  private call(path: string[], rawArgs: unknown[], timeoutMs: number): Promise<unknown> {
     if (this.destroyed) return Promise.reject(new RPCChannelClosedError('RPC channel is destroyed'));
-    const pathError = checkPath(target.path);
+    const pathError = checkPath(path);
     if (pathError !== undefined) return Promise.reject(pathError);
-    const { method } = target;
+    const method = path.join('.');
     const id = this.newId();
     const stackHolder: { stack?: string } = {};
     // eslint-disable-next-line @typescript-eslint/unbound-method -- only marks where the caller's frames start
@@ -269,7 +267,7 @@ export class RPCChannel<Local extends object = Record<string, never>, Remote ext
     let data: string;
     const extracted = extractCallbacks(rawArgs);
     try {
-      data = this.encodeRequest(id, target, extracted?.args ?? rawArgs, Date.now() + timeoutMs, false, extracted?.paths);
+      data = this.encodeRequest(id, path, extracted?.args ?? rawArgs, Date.now() + timeoutMs, false, extracted?.paths);
     } catch (err) {
       return Promise.reject(err instanceof Error ? err : new Error(String(err)));
     }
@@ -280,22 +278,21 @@ export class RPCChannel<Local extends object = Record<string, never>, Remote ext
     });
   }
 
-  private async send(target: CallTarget, rawArgs: unknown[]): Promise<void> {
+  private async send(path: string[], rawArgs: unknown[]): Promise<void> {
     if (this.destroyed) throw new RPCChannelClosedError('RPC channel is destroyed');
-    const pathError = checkPath(target.path);
+    const pathError = checkPath(path);
     if (pathError !== undefined) throw pathError;
     if (extractCallbacks(rawArgs) !== undefined) {
       throw new RPCInvalidArgumentError('args', 'a notification cannot take callbacks (there is no call for them to belong to)');
     }
-    const data = this.encodeRequest(this.newId(), target, rawArgs, Date.now() + this.timeoutMs, true, undefined);
+    const data = this.encodeRequest(this.newId(), path, rawArgs, Date.now() + this.timeoutMs, true, undefined);
     this.counters.calls++;
     await this.io.write({ data });
   }
 
-  private encodeRequest(id: string, target: CallTarget, args: unknown[], dl: number, notify: boolean, cb: RequestHeader['cb']): string {
-    const payload = encodeValue(this.serializer, args, `arguments of "${target.method}"`);
-    if (cb === undefined) return encodeRequestMessage(id, target.methodJson, dl, notify, payload);
-    return encodeMessage({ v: 1, k: MessageKind.Request, id, m: target.path, dl, cb }, payload);
+  private encodeRequest(id: string, path: string[], args: unknown[], dl: number, notify: boolean, cb: RequestHeader['cb']): string {
+    const header: RequestHeader = notify ? { v: 1, k: MessageKind.Request, id, m: path, dl, n: 1 } : cb === undefined ? { v: 1, k: MessageKind.Request, id, m: path, dl } : { v: 1, k: MessageKind.Request, id, m: path, dl, cb };
+    return encodeMessage(header, encodeValue(this.serializer, args, `arguments of "${path.join('.')}"`));
   }
 
   private async readLoop(): Promise<void> {
@@ -380,15 +377,6 @@ export class RPCChannel<Local extends object = Record<string, never>, Remote ext
     if (this.destroyed && (error instanceof RPCChannelClosedError || error.name === 'RedisStreamsDestroyedError')) return;
     this.events.emit('error', error);
   }
-}
-
-/** What a proxy calls: its method path, and the forms of it every call needs. */
-interface CallTarget {
-  readonly path: readonly string[];
-  /** `path.join('.')`, for errors and events. */
-  readonly method: string;
-  /** `JSON.stringify(path)`, the `m` of request headers. */
-  readonly methodJson: string;
 }
 
 /** Proxy members answered locally (never sent): see {@link RPCChannel.getAPI}. */

@@ -90,22 +90,6 @@ export function encodeMessage(header: Header, payload: string): string {
 }
 
 /**
- * `encodeMessage` of a request without callbacks, built by hand on the hot
- * path: the same bytes as stringifying the header object, without the walk.
- *
- * @param id - A channel-made call id (nanoid alphabet, `.`, base 36: nothing to escape).
- * @param methodJson - `JSON.stringify(methodPath)`, computed once per proxy.
- */
-export function encodeRequestMessage(id: string, methodJson: string, dl: number, notify: boolean, payload: string): string {
-  return `{"v":1,"k":"req","id":"${id}","m":${methodJson},"dl":${dl}${notify ? ',"n":1' : ''}}\n${payload}`;
-}
-
-/** `encodeMessage` of a result or error answer, built by hand: same bytes. */
-export function encodeAnswerMessage(kind: typeof MessageKind.Result | typeof MessageKind.Error, id: string, payload: string): string {
-  return `{"v":1,"k":"${kind}","id":${JSON.stringify(id)}}\n${payload}`;
-}
-
-/**
  * Splits and validates a message. The payload is left encoded so that, for
  * example, a late duplicate answer is dropped without parsing its body.
  *
