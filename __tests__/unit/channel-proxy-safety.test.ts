@@ -66,3 +66,22 @@ describe('RPCChannel proxy safety', () => {
     expect(client.stats().sent).to.equal(0);
   });
 });
+
+describe('RPCChannel constructor arguments', () => {
+  for (const [label, io] of [
+    ['null', null],
+    ['a string', 'redis://localhost'],
+    ['an object without read/write', { on() {}, off() {} }],
+  ] as const) {
+    it(`rejects ${label} as the io with RPCInvalidArgumentError naming "io"`, () => {
+      let caught: unknown;
+      try {
+        new RPCChannel(io as never);
+      } catch (err) {
+        caught = err;
+      }
+      expect(caught).to.be.instanceOf(RPCInvalidArgumentError);
+      expect((caught as RPCInvalidArgumentError).argument).to.equal('io');
+    });
+  }
+});

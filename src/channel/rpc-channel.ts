@@ -116,6 +116,8 @@ export class RPCChannel<Local extends object = Record<string, never>, Remote ext
     private readonly io: IoInterface<IoEvents>,
     options: RPCChannelOptions<Local> = {},
   ) {
+    assertIo(io);
+    if (typeof options !== 'object' || options === null) throw new RPCInvalidArgumentError('options', `expected an object, got ${String(options)}`);
     const merged = { ...DEFAULT_CHANNEL_OPTIONS, ...options };
     // `{ timeout: undefined }` means the default, as it does for getAPI().
     this.timeoutMs = validateTimeout(options.timeout === undefined ? DEFAULT_CHANNEL_OPTIONS.timeout : options.timeout, 'timeout');
@@ -381,6 +383,12 @@ export class RPCChannel<Local extends object = Record<string, never>, Remote ext
 
 /** Proxy members answered locally (never sent): see {@link RPCChannel.getAPI}. */
 const LOCAL_MEMBERS = new Set(['then', 'toString', 'valueOf', 'toJSON']);
+
+function assertIo(io: unknown): asserts io is IoInterface<IoEvents> {
+  const candidate = io as Partial<IoInterface<IoEvents>> | null | undefined;
+  const ok = typeof candidate === 'object' && candidate !== null && ['read', 'write', 'on', 'off'].every((m) => typeof candidate[m as keyof IoInterface] === 'function');
+  if (!ok) throw new RPCInvalidArgumentError('io', 'expected an IoInterface (an object with read, write, on and off), such as a RedisStreamsIO');
+}
 
 function checkPath(path: readonly string[]): RPCInvalidArgumentError | undefined {
   if (path.length === 0) return new RPCInvalidArgumentError('method', 'the API proxy itself is not callable; call one of its methods');
