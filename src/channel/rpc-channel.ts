@@ -30,7 +30,9 @@ export interface RPCChannelOptions<Local extends object> {
 
 /** Defaults of {@link RPCChannelOptions}. */
 export const DEFAULT_CHANNEL_OPTIONS = {
+  /** Default call timeout, in milliseconds. */
   timeout: 30_000,
+  /** Default serializer. */
   serialization: 'superjson',
 } as const satisfies RPCChannelOptions<object>;
 

@@ -24,7 +24,10 @@ export interface MemoryIOOptions {
 }
 
 /** Defaults of {@link MemoryIOOptions}. */
-export const DEFAULT_MEMORY_IO_OPTIONS = { maxQueueSize: 1000 } as const;
+export const DEFAULT_MEMORY_IO_OPTIONS = {
+  /** Bound of each inbound queue. */
+  maxQueueSize: 1000,
+} as const;
 
 /**
  * One end of an in-process, point-to-point IO pair. Useful for tests and for

@@ -25,9 +25,13 @@ export const PROTOCOL_VERSION = 1;
 
 /** Message tags. */
 export const MessageKind = {
+  /** A request or notification. */
   Request: 'req',
+  /** A successful answer. */
   Result: 'res',
+  /** A failed answer. */
   Error: 'err',
+  /** A callback invocation, callee to caller. */
   Callback: 'cb',
 } as const;
 

@@ -67,14 +67,23 @@ export interface RedisStreamsIOOptions {
 
 /** Defaults of {@link RedisStreamsIOOptions}. */
 export const DEFAULT_REDIS_STREAMS_OPTIONS = {
+  /** Redis to connect to. */
   url: 'redis://localhost:6379',
+  /** Request stream. */
   stream: 'rpc-stream',
+  /** Consumer group of the workers. */
   consumerGroup: 'rpc-group',
+  /** Longest blocking read, in milliseconds. */
   blockTimeout: 5000,
+  /** Bound of the inbound queue and of requests held at once. */
   maxQueueSize: 1000,
+  /** Broadcast by default. */
   useConsumerGroup: false,
+  /** Idle time before a request is taken over, in milliseconds. */
   claimIdleMs: 30_000,
+  /** Deliveries before dead-lettering. */
   maxDeliveries: 5,
+  /** Reply inbox time to live, in milliseconds. */
   inboxTtlMs: 60_000,
 } as const;
 
