@@ -23,12 +23,18 @@ function isPlainContainer(v: unknown): v is Record<string, unknown> | unknown[] 
   return proto === Object.prototype || proto === null;
 }
 
+function isPrimitive(v: unknown): boolean {
+  return v === null || (typeof v !== 'object' && typeof v !== 'function');
+}
+
 /**
  * Replaces functions found in `args` (top level, or nested in plain objects and
  * arrays) by `null`. Containers on the way are copied; the caller's objects are
  * never modified. Returns `undefined` when there is no function at all.
  */
 export function extractCallbacks(args: readonly unknown[]): ExtractedCallbacks | undefined {
+  // Hot path: arguments that are all primitives hold no function; skip the walk and its allocations.
+  if (args.every(isPrimitive)) return undefined;
   const paths: CallbackPath[] = [];
   const functions: ((...a: unknown[]) => unknown)[] = [];
   const seen = new Set<object>();
