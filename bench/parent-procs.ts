@@ -43,7 +43,9 @@ export class ChildHandle {
     verbose: boolean,
   ) {
     this.child = fork(benchFile(file), [JSON.stringify(config)], {
-      execArgv: ['--import', 'tsx'],
+      // BENCH_CHILD_NODE_ARGS: extra node flags for every child, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`
+      // (Node refuses --cpu-prof in NODE_OPTIONS).
+      execArgv: ['--import', 'tsx', ...(process.env['BENCH_CHILD_NODE_ARGS'] ?? '').split(' ').filter((a) => a !== '')],
       stdio: ['ignore', 'inherit', 'pipe', 'ipc'],
     });
     this.child.stderr?.setEncoding('utf8');
