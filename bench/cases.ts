@@ -27,6 +27,8 @@ export interface ProcessReport {
   readonly label: string;
   readonly memory: MemoryStats;
   readonly handled: number;
+  /** CPU time: the client's over its timed phase, a server's from ready to stop (warm-up included). */
+  readonly cpuMs: number;
 }
 
 export interface RepResult {
@@ -128,7 +130,10 @@ function metricsOf(timed: Timed, processes: ProcessReport[]): Metrics {
   if (client.p50Us !== undefined) metrics['p50Us'] = client.p50Us;
   if (client.p99Us !== undefined) metrics['p99Us'] = client.p99Us;
   metrics['cmdsPerCall'] = timed.commands / client.calls;
+  // CPU per call, summed over every process: unlike calls/s, barely moved by other load on the machine.
+  metrics['cpuUsPerCall'] = (processes.reduce((sum, p) => sum + p.cpuMs, 0) * 1000) / client.calls;
   for (const p of processes) {
+    metrics[`cpuUsPerCall.${p.label}`] = (p.cpuMs * 1000) / client.calls;
     metrics[`maxRssMB.${p.label}`] = p.memory.maxRssMB;
     metrics[`rssPeakMB.${p.label}`] = p.memory.rssPeakMB;
   }
@@ -164,7 +169,12 @@ async function runProcesses(spec: CaseSpec, impl: Impl, ctx: RunContext, prefix:
   const codes = await Promise.all(children.map((c) => c.exited));
   const bad = children.filter((_, i) => codes[i] !== 0).map((c, i) => `${c.label} (exit code ${String(codes[i])})`);
   if (bad.length > 0) throw new Error(`processes ended badly: ${bad.join(', ')}`);
-  const processes = children.map((c, i) => ({ label: c.label, memory: stats[i]?.memory ?? { rssPeakMB: Number.NaN, maxRssMB: Number.NaN }, handled: stats[i]?.handled ?? 0 }));
+  const processes = children.map((c, i) => ({
+    label: c.label,
+    memory: stats[i]?.memory ?? { rssPeakMB: Number.NaN, maxRssMB: Number.NaN },
+    handled: stats[i]?.handled ?? 0,
+    cpuMs: stats[i]?.cpuMs ?? Number.NaN,
+  }));
   return { timed, processes };
 }
 

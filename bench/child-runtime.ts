@@ -80,6 +80,12 @@ async function reportFailure(err: unknown): Promise<void> {
   }
 }
 
+/** CPU time (user + system) this process spent since `since`, in milliseconds. */
+function cpuMsSince(since: NodeJS.CpuUsage): number {
+  const used = process.cpuUsage(since);
+  return (used.user + used.system) / 1000;
+}
+
 /** A serving process once set up. */
 export interface ServingSession {
   /** Messages handled, for the report. */
@@ -97,9 +103,12 @@ export async function runServing(setup: (config: RoleConfig) => ServingSession |
     const stopped = fromParent('stop');
     const session = await setup(config);
     await toParent({ type: 'ready' });
+    // From here on: serving only (module loading and connecting are not counted).
+    const cpu0 = process.cpuUsage();
     await stopped;
+    const cpuMs = cpuMsSince(cpu0);
     await session.close();
-    await toParent({ type: 'stats', memory: sampler.stop(), handled: session.handled(), errors: session.errors() });
+    await toParent({ type: 'stats', memory: sampler.stop(), handled: session.handled(), errors: session.errors(), cpuMs });
   } catch (err) {
     await reportFailure(err);
   } finally {
@@ -122,17 +131,20 @@ export async function runDriving(setup: (config: RoleConfig) => DrivingSession |
   try {
     const config = readConfig();
     const go = fromParent('go');
+    let cpuMs = Number.NaN;
     const session = await setup(config);
     try {
       await session.warmup();
       await toParent({ type: 'ready' });
       await go;
+      const cpu0 = process.cpuUsage();
       const result = await session.timed();
+      cpuMs = cpuMsSince(cpu0);
       await toParent({ type: 'result', result });
     } finally {
       await session.close();
     }
-    await toParent({ type: 'stats', memory: sampler.stop(), handled: 0, errors: 0 });
+    await toParent({ type: 'stats', memory: sampler.stop(), handled: 0, errors: 0, cpuMs });
   } catch (err) {
     await reportFailure(err);
   } finally {

@@ -60,7 +60,7 @@ export type ChildMessage =
   | { readonly type: 'seen' }
   | { readonly type: 'result'; readonly result: ClientResult }
   | { readonly type: 'done'; readonly deliveries: number; readonly lastAt: number }
-  | { readonly type: 'stats'; readonly memory: MemoryStats; readonly handled: number; readonly errors: number }
+  | { readonly type: 'stats'; readonly memory: MemoryStats; readonly handled: number; readonly errors: number; readonly cpuMs: number }
   | { readonly type: 'failed'; readonly message: string };
 
 export type ParentMessage = { readonly type: 'go' } | { readonly type: 'stop' };

@@ -47,9 +47,10 @@ export function summarize(reps: RepResult[]): ImplResult {
 
 /** Performance first, then Redis cost, then memory by process. */
 function metricRank(metric: string): number {
-  const order = ['callsPerSec', 'deliveriesPerSec', 'p50Us', 'p99Us', 'cmdsPerCall', 'errors'];
+  const order = ['callsPerSec', 'deliveriesPerSec', 'p50Us', 'p99Us', 'cmdsPerCall', 'cpuUsPerCall', 'errors'];
   const index = order.indexOf(metric);
   if (index >= 0) return index;
+  if (metric.startsWith('cpuUsPerCall.')) return order.length - 0.5;
   if (metric.startsWith('rssPeakMB.')) return order.length;
   return order.length + 1;
 }
@@ -80,6 +81,7 @@ const LABELS: Record<string, string> = {
   p50Us: 'p50 latency µs',
   p99Us: 'p99 latency µs',
   cmdsPerCall: 'Redis commands per call',
+  cpuUsPerCall: 'CPU µs per call, all node processes',
   errors: 'failed calls',
 };
 
@@ -87,6 +89,7 @@ function label(metric: string): string {
   const known = LABELS[metric];
   if (known !== undefined) return known;
   const [kind, process] = metric.split('.');
+  if (kind === 'cpuUsPerCall') return `CPU µs per call ${process ?? ''}`;
   return kind === 'rssPeakMB' ? `peak RSS MB (sampled) ${process ?? ''}` : `maxRSS MB ${process ?? ''}`;
 }
 

@@ -11,8 +11,10 @@
  * - e: notifications fanned out to 4 subscriber processes, 100 writes in flight:
  *      deliveries/s = deliveries counted at subscribers / (last delivery - first send) [5,000; 500]
  * Every case also reports peak RSS per process (sampled every 50 ms, and the
- * kernel's maxRSS) and Redis commands per call (INFO commandstats delta over
- * the timed phase, INFO itself excluded). Each case runs 3 times (quick: 1);
+ * kernel's maxRSS), Redis commands per call (INFO commandstats delta over
+ * the timed phase, INFO itself excluded) and CPU time per call of every node
+ * process (process.cpuUsage: the client's timed phase, servers from ready to
+ * stop), which other load on the machine moves much less than calls/s. Each case runs 3 times (quick: 1);
  * the table shows medians and library/raw ratios; bench/results.json keeps
  * every repetition.
  *
@@ -83,7 +85,8 @@ function describeRep(spec: CaseSpec, impl: Impl, result: RepResult, reps: number
   const rate = m['callsPerSec'] ?? m['deliveriesPerSec'] ?? Number.NaN;
   const unit = m['callsPerSec'] === undefined ? 'deliveries/s' : 'calls/s';
   const p50 = m['p50Us'] === undefined ? '' : `, p50 ${m['p50Us'].toFixed(0)} µs`;
-  return `${head}: ${Math.round(rate)} ${unit}${p50}, ${(m['cmdsPerCall'] ?? Number.NaN).toFixed(2)} cmds/call (${result.wallMs} ms)`;
+  const cpu = `${(m['cpuUsPerCall'] ?? Number.NaN).toFixed(0)} CPU µs/call`;
+  return `${head}: ${Math.round(rate)} ${unit}${p50}, ${(m['cmdsPerCall'] ?? Number.NaN).toFixed(2)} cmds/call, ${cpu} (${result.wallMs} ms)`;
 }
 
 async function runCase(spec: CaseSpec, options: Options, ctx: RunContext): Promise<CaseResult> {
