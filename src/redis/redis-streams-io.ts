@@ -158,22 +158,21 @@ export class RedisStreamsIO implements IoInterface<RedisStreamsIOEvents> {
     return this.inbound.queue.next();
   }
 
-  async write(message: IoOutboundMessage): Promise<void> {
-    this.assertUsable('write');
+  write(message: IoOutboundMessage): Promise<void> {
+    // Not async, and the failed action is named only on failure: on this hot
+    // path every async layer costs a promise and a tick per message.
+    if (this.inbound.closed) return Promise.reject(new RedisStreamsDestroyedError('write'));
     const { data, target, settles } = message;
     if (target === undefined) {
       const { stream } = this.keys;
-      const me = this.id;
       const maxLen = this.opts.maxLen;
-      await this.command(`XADD to "${stream}"`, () =>
-        maxLen === undefined ? this.cmd.xadd(stream, '*', Field.From, me, Field.Data, data) : this.cmd.xadd(stream, 'MAXLEN', '~', maxLen, '*', Field.From, me, Field.Data, data),
-      );
-    } else {
-      const ackId = this.group === undefined ? undefined : settles?.id;
-      if (ackId !== undefined) this.group?.release(ackId);
-      await this.command(ackId === undefined ? 'XADD reply' : 'XADD reply + XACK', () => this.replies.write(this.keys.inbox(target), data, ackId));
+      const sent = maxLen === undefined ? this.cmd.xadd(stream, '*', Field.From, this.id, Field.Data, data) : this.cmd.xadd(stream, 'MAXLEN', '~', maxLen, '*', Field.From, this.id, Field.Data, data);
+      return sent.then(this.countSent, (err: unknown) => this.failCommand(`XADD to "${stream}"`, err));
     }
-    this.inbound.counters.sent++;
+    const ackId = this.group === undefined ? undefined : settles?.id;
+    if (ackId !== undefined) this.group?.release(ackId);
+    const sent = this.replies.write(this.keys.inbox(target), data, ackId);
+    return sent.then(this.countSent, (err: unknown) => this.failCommand(ackId === undefined ? 'XADD reply' : 'XADD reply + XACK', err));
   }
 
   async ack(receipt: IoReceipt): Promise<void> {
@@ -272,9 +271,16 @@ export class RedisStreamsIO implements IoInterface<RedisStreamsIOEvents> {
     try {
       return await run();
     } catch (err) {
-      if (this.inbound.closed) throw new RedisStreamsDestroyedError(action, { cause: err });
-      throw connectionError(action, err);
+      this.failCommand(action, err);
     }
+  }
+
+  private readonly countSent = (): void => void this.inbound.counters.sent++;
+
+  /** Throws a failed command's error as the library's: destroyed, or a connection error. */
+  private failCommand(action: string, err: unknown): never {
+    if (this.inbound.closed) throw new RedisStreamsDestroyedError(action, { cause: err });
+    throw connectionError(action, err);
   }
 
   private every(ms: number, task: () => Promise<void>): void {
