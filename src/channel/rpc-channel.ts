@@ -85,7 +85,7 @@ function validateTimeout(value: unknown, option: string): number {
  * const io = new RedisStreamsIO({ url: process.env.REDIS_URL, stream: 'math' });
  * const channel = new RPCChannel<{}, { add(a: number, b: number): number }>(io);
  * const api = channel.getAPI();
- * console.log(await api.add(1, 2)); // 3
+ * const sum = await api.add(1, 2); // 3
  * await channel.destroy();
  * ```
  */

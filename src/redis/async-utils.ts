@@ -1,30 +1,43 @@
 /** A level-free wake-up: `wait()` resolves at the next `notify()`. */
 export class Signal {
-  private waiters: (() => void)[] = [];
+  private waiters = new Set<() => void>();
 
   /** Resolves at the next {@link Signal.notify}. */
   wait(): Promise<void> {
-    return new Promise((resolve) => this.waiters.push(resolve));
+    return new Promise((resolve) => this.waiters.add(resolve));
+  }
+
+  /** Calls `wake` at the next notify; the returned function cancels that, so short waits leave nothing behind. */
+  subscribe(wake: () => void): () => void {
+    this.waiters.add(wake);
+    return () => this.waiters.delete(wake);
   }
 
   /** Wakes every waiter. */
   notify(): void {
-    if (this.waiters.length === 0) return;
-    const waiters = this.waiters;
-    this.waiters = [];
+    if (this.waiters.size === 0) return;
+    const waiters = [...this.waiters];
+    this.waiters.clear();
     for (const wake of waiters) wake();
   }
 }
 
-/** Sleeps `ms`, or less if `signal` fires first. The timer never holds the process open. */
+/**
+ * Sleeps `ms`, or less if `signal` fires first. The timer never holds the
+ * process open, and a sleep that ends by itself unsubscribes from `signal`
+ * (a long outage sleeps thousands of times; none may stay registered).
+ */
 export function sleep(ms: number, signal?: Signal): Promise<void> {
   return new Promise((resolve) => {
-    const timer = setTimeout(resolve, ms);
-    timer.unref();
-    void signal?.wait().then(() => {
+    const unsubscribe = signal?.subscribe(() => {
       clearTimeout(timer);
       resolve();
     });
+    const timer = setTimeout(() => {
+      unsubscribe?.();
+      resolve();
+    }, ms);
+    timer.unref();
   });
 }
 
