@@ -5,7 +5,7 @@
  */
 import type { ClientRole, ClientResult, MemoryStats, RoleConfig, ServingRole } from './protocol.js';
 import { allNext, ChildHandle } from './parent-procs.js';
-import type { RedisAdmin } from './redis-admin.js';
+import { commandCallsDelta, type RedisAdmin } from './redis-admin.js';
 
 export type Impl = 'raw' | 'lib';
 export type Metrics = Record<string, number>;
@@ -97,7 +97,10 @@ async function withWatchdog<T>(work: Promise<T>, ms: number, what: string): Prom
 
 interface Timed {
   readonly client: ClientResult;
-  readonly commands: number;
+  /** Redis commands issued during the timed phase, by command name. */
+  readonly commands: ReadonlyMap<string, number>;
+  /** CPU the Redis server used during the timed phase, in milliseconds. */
+  readonly redisCpuMs: number;
   /** Fan-out only: deliveries counted at the subscribers and the last one's wall clock. */
   readonly deliveries?: { readonly total: number; readonly lastAt: number };
 }
@@ -108,6 +111,7 @@ async function drive(spec: CaseSpec, servers: ChildHandle[], client: ChildHandle
   // A subscriber proves it reads by seeing a warm-up notification (n = -1).
   if (spec.clientRole === 'notify') await allNext(servers, 'seen');
   const before = await admin.commandCalls();
+  const redisCpuBefore = await admin.cpuMs();
   client.send({ type: 'go' });
   const { result } = await client.next('result');
   let deliveries: Timed['deliveries'];
@@ -115,8 +119,9 @@ async function drive(spec: CaseSpec, servers: ChildHandle[], client: ChildHandle
     const done = await allNext(servers, 'done');
     deliveries = { total: done.reduce((s, d) => s + d.deliveries, 0), lastAt: Math.max(...done.map((d) => d.lastAt)) };
   }
-  const commands = (await admin.commandCalls()) - before;
-  return { client: result, commands, ...(deliveries === undefined ? {} : { deliveries }) };
+  const redisCpuMs = (await admin.cpuMs()) - redisCpuBefore;
+  const commands = commandCallsDelta(before, await admin.commandCalls());
+  return { client: result, commands, redisCpuMs, ...(deliveries === undefined ? {} : { deliveries }) };
 }
 
 function metricsOf(timed: Timed, processes: ProcessReport[]): Metrics {
@@ -129,8 +134,15 @@ function metricsOf(timed: Timed, processes: ProcessReport[]): Metrics {
   }
   if (client.p50Us !== undefined) metrics['p50Us'] = client.p50Us;
   if (client.p99Us !== undefined) metrics['p99Us'] = client.p99Us;
-  metrics['cmdsPerCall'] = timed.commands / client.calls;
+  let commands = 0;
+  for (const [name, n] of timed.commands) {
+    commands += n;
+    metrics[`cmdsPerCall.${name}`] = n / client.calls;
+  }
+  metrics['cmdsPerCall'] = commands / client.calls;
   // CPU per call, summed over every process: unlike calls/s, barely moved by other load on the machine.
+  // Redis shares the machine's cores with the node processes: its CPU per call is part of the cost.
+  metrics['redisCpuUsPerCall'] = (timed.redisCpuMs * 1000) / client.calls;
   metrics['cpuUsPerCall'] = (processes.reduce((sum, p) => sum + p.cpuMs, 0) * 1000) / client.calls;
   for (const p of processes) {
     metrics[`cpuUsPerCall.${p.label}`] = (p.cpuMs * 1000) / client.calls;

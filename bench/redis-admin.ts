@@ -8,15 +8,32 @@ const SCAN_BATCH = 1000;
 /** Stops a runaway SCAN: no case writes anywhere near this many keys. */
 const MAX_SCAN_ROUNDS = 100_000;
 
-/** Sum of `calls=` over every `cmdstat_*` line except INFO itself (we issue it to measure). */
-export function sumCommandCalls(info: string): number {
-  let total = 0;
+/** `calls=` of every `cmdstat_*` line, by command, except INFO itself (we issue it to measure). */
+export function commandCallsByName(info: string): Map<string, number> {
+  const calls = new Map<string, number>();
   for (const line of info.split('\n')) {
     const match = /^cmdstat_([^:]+):calls=(\d+)/.exec(line.trim());
-    if (match === null || match[1] === 'info') continue;
-    total += Number(match[2]);
+    if (match === null || match[1] === undefined || match[1] === 'info') continue;
+    calls.set(match[1], Number(match[2]));
   }
+  return calls;
+}
+
+/** Sum of `calls=` over every `cmdstat_*` line except INFO itself. */
+export function sumCommandCalls(info: string): number {
+  let total = 0;
+  for (const n of commandCallsByName(info).values()) total += n;
   return total;
+}
+
+/** Calls per command between two {@link commandCallsByName} readings; commands not called are left out. */
+export function commandCallsDelta(before: ReadonlyMap<string, number>, after: ReadonlyMap<string, number>): Map<string, number> {
+  const delta = new Map<string, number>();
+  for (const [name, n] of after) {
+    const d = n - (before.get(name) ?? 0);
+    if (d > 0) delta.set(name, d);
+  }
+  return delta;
 }
 
 /** One `field:value` of an INFO section. */
@@ -36,8 +53,16 @@ export class RedisAdmin {
     this.redis = new Redis(url, { maxRetriesPerRequest: 2, connectTimeout: 5000 });
   }
 
-  async commandCalls(): Promise<number> {
-    return sumCommandCalls(await this.redis.info('commandstats'));
+  /** Calls so far, by command (INFO commandstats). */
+  async commandCalls(): Promise<Map<string, number>> {
+    return commandCallsByName(await this.redis.info('commandstats'));
+  }
+
+  /** CPU time the Redis server has used so far (user + system, main and background threads), in milliseconds. */
+  async cpuMs(): Promise<number> {
+    const info = await this.redis.info('cpu');
+    const seconds = Number(infoField(info, 'used_cpu_user') ?? Number.NaN) + Number(infoField(info, 'used_cpu_sys') ?? Number.NaN);
+    return seconds * 1000;
   }
 
   async serverVersion(): Promise<string> {

@@ -47,9 +47,10 @@ export function summarize(reps: RepResult[]): ImplResult {
 
 /** Performance first, then Redis cost, then memory by process. */
 function metricRank(metric: string): number {
-  const order = ['callsPerSec', 'deliveriesPerSec', 'p50Us', 'p99Us', 'cmdsPerCall', 'cpuUsPerCall', 'errors'];
+  const order = ['callsPerSec', 'deliveriesPerSec', 'p50Us', 'p99Us', 'cmdsPerCall', 'redisCpuUsPerCall', 'cpuUsPerCall', 'errors'];
   const index = order.indexOf(metric);
   if (index >= 0) return index;
+  if (metric.startsWith('cmdsPerCall.')) return order.indexOf('cmdsPerCall') + 0.5;
   if (metric.startsWith('cpuUsPerCall.')) return order.length - 0.5;
   if (metric.startsWith('rssPeakMB.')) return order.length;
   return order.length + 1;
@@ -81,6 +82,7 @@ const LABELS: Record<string, string> = {
   p50Us: 'p50 latency µs',
   p99Us: 'p99 latency µs',
   cmdsPerCall: 'Redis commands per call',
+  redisCpuUsPerCall: 'CPU µs per call, redis-server',
   cpuUsPerCall: 'CPU µs per call, all node processes',
   errors: 'failed calls',
 };
@@ -90,6 +92,7 @@ function label(metric: string): string {
   if (known !== undefined) return known;
   const [kind, process] = metric.split('.');
   if (kind === 'cpuUsPerCall') return `CPU µs per call ${process ?? ''}`;
+  if (kind === 'cmdsPerCall') return `  ${(process ?? '').toUpperCase()} per call`;
   return kind === 'rssPeakMB' ? `peak RSS MB (sampled) ${process ?? ''}` : `maxRSS MB ${process ?? ''}`;
 }
 
