@@ -48,7 +48,7 @@ export abstract class RPCError extends Error {
   }
 }
 
-/** A call got no answer within its timeout. Its stack is the caller's. */
+/** A call got no answer within its timeout. Its stack shows the functions awaiting the call (V8 async stack trace). */
 export class RPCTimeoutError extends RPCError {
   readonly code = 'ERR_RPC_TIMEOUT' as const;
   /** The method path that timed out, e.g. `math.add`. */

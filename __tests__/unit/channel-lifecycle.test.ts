@@ -94,9 +94,16 @@ async function cleanUp(): Promise<void> {
 describe('RPCChannel timeouts (memory IO)', () => {
   afterEach(cleanUp);
 
-  it('rejects with RPCTimeoutError after the channel timeout, with the caller stack', async () => {
+  it('rejects with RPCTimeoutError after the channel timeout, with the awaiting caller in its stack', async () => {
     const { api, client } = setup({ timeout: 50 });
-    const p = api.wait('a');
+    // A named caller two async frames above the call: V8's async stack trace must show both.
+    async function loadReportForTimeoutTest(): Promise<unknown> {
+      return await api.wait('a');
+    }
+    async function outerHandlerForTimeoutTest(): Promise<unknown> {
+      return await loadReportForTimeoutTest();
+    }
+    const p = outerHandlerForTimeoutTest();
     await expect(p).to.be.rejectedWith(RPCTimeoutError);
     const err = (await p.catch((e: unknown) => e)) as RPCTimeoutError;
     expect(err).to.be.instanceOf(RPCError);
@@ -107,9 +114,10 @@ describe('RPCChannel timeouts (memory IO)', () => {
     expect(err.method).to.equal('wait');
     expect(err.cause).to.equal(undefined);
     expect(err.message).to.include('"wait"').and.include('50 ms').and.include('"timeout"');
-    // The stack is the caller's: it shows this file, not only timer internals.
+    // The stack is the caller's: it names the awaiting functions in this file, not timer internals.
     expect(err.stack).to.match(/^RPCTimeoutError: RPC call "wait" timed out/);
-    expect(err.stack).to.include('channel-lifecycle.test.ts');
+    expect(err.stack).to.match(/at async loadReportForTimeoutTest \(.*channel-lifecycle\.test\.ts:\d+:\d+\)/);
+    expect(err.stack).to.match(/at async outerHandlerForTimeoutTest \(.*channel-lifecycle\.test\.ts:\d+:\d+\)/);
     expect(err.stack).not.to.include('listOnTimeout');
     expect(client.stats()).to.include({ calls: 1, timeouts: 1, duplicates: 0 });
   });

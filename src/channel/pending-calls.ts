@@ -24,21 +24,15 @@ export class PendingCalls {
   }
 
   /**
-   * Registers a call and arms its timeout.
-   *
-   * @param stackHolder - Captured at the call site so a timeout shows the caller's stack.
+   * Registers a call and arms its timeout, which rejects it with {@link RPCTimeoutError}.
    */
-  add(id: string, call: PendingCall, timeoutMs: number, stackHolder: { stack?: string }, onTimeout: () => void): void {
+  add(id: string, call: PendingCall, timeoutMs: number, onTimeout: () => void): void {
     this.calls.set(id, call);
     const timer = setTimeout(() => {
       if (this.calls.get(id) !== call) return;
       this.calls.delete(id);
-      const error = new RPCTimeoutError(call.method, timeoutMs);
-      if (stackHolder.stack !== undefined) {
-        error.stack = `${error.name}: ${error.message}\n${stackHolder.stack.split('\n').slice(1).join('\n')}`;
-      }
       onTimeout();
-      call.reject(error);
+      call.reject(new RPCTimeoutError(call.method, timeoutMs));
     }, timeoutMs);
     timer.unref();
     call.timer = timer;
