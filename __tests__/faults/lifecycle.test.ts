@@ -89,15 +89,20 @@ describe('faults: deadlines, late answers, retention and inboxes', function () {
     pool = new WorkerPool({ url: s.url, stream, claimIdleMs: 500 });
     await pool.start(['w1']);
     caller = await makeCaller({ url: s.url, stream, maxLen: 5 }, 20_000);
-    const held = Array.from({ length: 5 }, (_, i) =>
-      caller!.channel
-        .getAPI({ timeout: 4000 })
-        .slow(30_000, `held${i}`)
-        .then(
-          () => undefined,
-          (e: unknown) => e as Error,
-        ),
-    );
+    // One tick apart, so that each request gets an entry of its own (writes of one tick share one).
+    const held: Promise<Error | undefined>[] = [];
+    for (let i = 0; i < 5; i++) {
+      held.push(
+        caller.channel
+          .getAPI({ timeout: 4000 })
+          .slow(30_000, `held${i}`)
+          .then(
+            () => undefined,
+            (e: unknown) => e as Error,
+          ),
+      );
+      await new Promise((resolve) => setImmediate(resolve));
+    }
     const pendingCount = async (): Promise<number> => ((await s.command('XPENDING', stream, 'workers')) as [number])[0];
     await waitFor(async () => (await pendingCount()) === 5, { timeoutMs: 10_000, message: 'w1 never held the 5 requests' });
     await pool.kill9('w1');

@@ -179,4 +179,77 @@ describe('faults: worker processes that die', function () {
     expect(dead, 'dead letters').to.have.length(1);
     expect(answered).to.equal(others.length);
   });
+
+  describe('requests written in one tick share an entry', () => {
+    /** Request entries of the stream: their `r` field (deliveries spent before a split) and message count. */
+    async function requestEntries(): Promise<{ r: string | undefined; messages: number }[]> {
+      const entries = (await server.command('XRANGE', stream, '-', '+')) as [string, string[]][];
+      return entries.map(([, list]) => {
+        let r: string | undefined;
+        let messages = 0;
+        for (let i = 0; i + 1 < list.length; i += 2) {
+          if (list[i] === 'r') r = list[i + 1];
+          if (list[i] === 'd') messages++;
+        }
+        return { r, messages };
+      });
+    }
+
+    it('kill -9 of the worker holding a batch entry: a survivor splits it into one entry per request and answers each', async () => {
+      pool = new WorkerPool({ url: server.url, stream, claimIdleMs: 500 });
+      await pool.start(['w1', 'w2']);
+      caller = await makeCaller({ url: server.url, stream }, 20_000);
+      const { api } = caller;
+      // Five calls in one tick: one entry, held by whichever worker read it.
+      const calls = Array.from({ length: 5 }, (_, i) => api.counted(`b${i}`, 1000));
+      let holder = '';
+      await waitFor(async () => {
+        const rows = (await server.command('XPENDING', stream, 'workers', '-', '+', '10')) as [string, string][];
+        holder = rows[0]?.[1] ?? '';
+        return holder !== '';
+      });
+      await pool.kill9(holder);
+      const results = await Promise.all(calls);
+      const survivors = await pool.stopAll();
+      const entries = await requestEntries();
+      const splits = pool.get(holder === 'w1' ? 'w2' : 'w1').count('split');
+      console.log(`      [batch kill-9] holder=${holder} entries=${JSON.stringify(entries)} splitEvents=${splits}`);
+
+      expect(results).to.deep.equal(['b0', 'b1', 'b2', 'b3', 'b4']);
+      expect(entries[0], 'the batch entry').to.deep.equal({ r: undefined, messages: 5 });
+      expect(entries.slice(1), 'one entry per request, each recording the delivery spent').to.deep.equal(Array.from({ length: 5 }, () => ({ r: '1', messages: 1 })));
+      expect(splits, "'split' events (requests)").to.equal(5);
+      expect(sum(survivors, 'reclaimed')).to.be.greaterThan(0);
+      expect(await server.command('XPENDING', stream, 'workers')).to.deep.equal([0, null, null, null]);
+    });
+
+    it('a poison request batched with 4 others: the others are answered, the poison is dead-lettered alone after maxDeliveries crashes', async () => {
+      const p = new WorkerPool({ url: server.url, stream, claimIdleMs: 500, maxDeliveries: 3 }, { restartCrashed: true, maxRestarts: 12 });
+      pool = p;
+      await p.start(['w1', 'w2']);
+      caller = await makeCaller({ url: server.url, stream }, 30_000);
+      const { api } = caller;
+      const settle = (promise: Promise<string>) =>
+        promise.then(
+          (value) => ({ value, error: undefined }),
+          (error: unknown) => ({ value: undefined, error: error as Error }),
+        );
+      // One tick: the poison sits in the middle of one entry.
+      const outcomes = await Promise.all([api.counted('a', 5), api.counted('b', 5), api.crash('poison'), api.counted('c', 5), api.counted('d', 5)].map(settle));
+      await waitFor(() => p.restarts === p.crashes, { timeoutMs: 20_000, message: 'a crashed worker was not restarted' });
+      await p.settled();
+      await p.stopAll();
+      const dead = (await server.command('XRANGE', `{${stream}}:dead`, '-', '+')) as [string, string[]][];
+      console.log(`      [batch poison] crashes=${p.crashes} outcomes=${JSON.stringify(outcomes.map((o) => o.value ?? o.error?.name))} deadLetters=${dead.length}`);
+
+      expect(outcomes.map((o) => o.value)).to.deep.equal(['a', 'b', undefined, 'c', 'd']);
+      const poison = outcomes[2]?.error;
+      expect(poison).to.be.instanceOf(RPCDeliveryError);
+      expect((poison as RPCDeliveryError).deliveries, 'deliveries of the batch count for the request split out of it').to.equal(3);
+      expect(p.crashes, 'one crash per delivery, the batch run included').to.equal(3);
+      expect(dead, 'only the poison is dead-lettered').to.have.length(1);
+      expect(dead[0]?.[1]).to.include('d');
+      expect(await server.command('XPENDING', stream, 'workers')).to.deep.equal([0, null, null, null]);
+    });
+  });
 });

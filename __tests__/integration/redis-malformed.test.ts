@@ -19,6 +19,8 @@ async function addJunk(raw: Redis, key: string): Promise<string[]> {
     ['f', 'intruder'], // sender only
     [Buffer.from([0xff, 0x00, 0xfe]), Buffer.from([0xc3, 0x28, 0x80, 0x00])], // binary junk
     ['f', 'intruder', 'd', Buffer.from([0xff, 0xfe, 0x00, 0x01, 0x80, 0x0a, 0xc0])], // binary junk as data
+    ['f', 'intruder', ...Array.from({ length: 17 }, () => ['d', 'x']).flat()], // more messages than a writer ever batches (16)
+    ['f', 'intruder', 'r', '-1', 'd', '{"v":1,"k":"res","id":"x"}\n{"json":1}'], // bad redelivery count
   ];
   const ids: string[] = [];
   for (const fields of adds) ids.push((await raw.xadd(key, '*', ...(fields as string[]))) as string);

@@ -131,13 +131,12 @@ describe('RedisStreamsIO bounded queue', function () {
   });
 
   it('group: a request is not acknowledged before it is handled (XPENDING shows it), then is', async () => {
-    let release: () => void = () => undefined;
-    const gate = new Promise<void>((resolve) => (release = resolve));
+    const gates = new Map<number, () => void>();
     let started = 0;
     const api = {
       job: async (n: number) => {
         started++;
-        await gate;
+        await new Promise<void>((resolve) => gates.set(n, resolve));
         return n * 2;
       },
     };
@@ -152,18 +151,23 @@ describe('RedisStreamsIO bounded queue', function () {
     const r = raw;
     const group = workerIo.getConsumerGroup();
     await workerIo.waitUntilReady();
+    const pending = async (): Promise<number> => ((await r.xpending(name, group)) as [number])[0];
 
+    // Written in the same tick, the call and the notification share one entry.
     const call = client.getAPI().job(21);
     await client.notify().job(1);
     await waitFor(() => started === 2);
     const summary = (await r.xpending(name, group)) as [number, string, string, [string, string][]];
-    expect(summary[0], 'the call and the notification are pending while their handlers run').to.equal(2);
-    expect(summary[3]).to.deep.equal([[workerIo.getConsumerName(), '2']]);
+    expect(summary[0], 'the entry carrying the call and the notification is pending while their handlers run').to.equal(1);
+    expect(summary[3]).to.deep.equal([[workerIo.getConsumerName(), '1']]);
 
-    release();
+    gates.get(21)?.();
     expect(await call).to.equal(42);
-    await waitFor(async () => ((await r.xpending(name, group)) as [number])[0] === 0, {
-      message: 'the call or the notification was never acknowledged',
-    });
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(await pending(), 'still pending: the notification in the same entry is running').to.equal(1);
+
+    gates.get(1)?.();
+    await waitFor(async () => (await pending()) === 0, { message: 'the entry was never acknowledged' });
+    expect(workerIo.stats().acked).to.equal(1);
   });
 });

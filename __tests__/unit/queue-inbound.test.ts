@@ -60,6 +60,21 @@ describe('InboundQueue', () => {
     });
   });
 
+  it('push(item, slack) fills past maxSize by at most slack before dropping (an entry taken whole)', async () => {
+    const { q, drops } = queue<number>(3);
+    for (let i = 0; i < 3; i++) q.push(i);
+    expect(q.room).to.equal(0);
+    for (let i = 3; i < 5; i++) q.push(i, 2);
+    expect(q.size).to.equal(5);
+    expect(drops).to.have.length(0);
+    q.push(5, 2);
+    expect(drops.map(([item]) => item)).to.deep.equal([0]);
+    expect(q.dropped).to.equal(1);
+    const out: (number | null)[] = [];
+    for (let i = 0; i < 5; i++) out.push(await q.next());
+    expect(out).to.deep.equal([1, 2, 3, 4, 5]);
+  });
+
   it('keeps the newest items after drops', async () => {
     const { q } = queue<number>(2);
     for (let i = 0; i < 10; i++) q.push(i);

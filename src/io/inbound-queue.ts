@@ -54,8 +54,14 @@ export class InboundQueue<T> {
     return new Promise((resolve) => this.roomWaiters.push(resolve));
   }
 
-  /** Adds an item, dropping the oldest when full. */
-  push(item: T): void {
+  /**
+   * Adds an item, dropping the oldest when full.
+   *
+   * @param slack - How far past `maxSize` this push may fill the queue before
+   *   dropping: a reader that checked for room before taking a batch that must
+   *   be taken whole (one stream entry) passes the batch's size.
+   */
+  push(item: T, slack = 0): void {
     if (this.closed) return;
     const waiter = this.waiter;
     if (waiter !== undefined) {
@@ -63,7 +69,7 @@ export class InboundQueue<T> {
       waiter(item);
       return;
     }
-    if (this.size >= this.maxSize) {
+    if (this.size >= this.maxSize + slack) {
       const oldest = this.shift();
       this.dropped++;
       if (oldest !== undefined) this.onDrop(oldest, new RPCQueueOverflowError(this.maxSize, this.dropped));

@@ -1,13 +1,23 @@
 /**
  * Stream entry layout and reply parsing. An entry written by this library has
- * the fields `f` (sender's session id) and either `d` (an encoded message) or
- * `x` (a control word: `bye` from signalDestroy, `open` marking a new inbox).
+ * the fields `f` (sender's session id) and either one or more `d` (encoded
+ * messages, in order: writes coalesced in one tick share an entry) or `x` (a
+ * control word: `bye` from signalDestroy, `open` marking a new inbox). A
+ * request split out of a redelivered batch entry also has `r`: the deliveries
+ * its batch had already used.
  *
  * @module
  */
 
 /** Field names of an entry. */
-export const Field = { From: 'f', Data: 'd', Control: 'x' } as const;
+export const Field = { From: 'f', Data: 'd', Control: 'x', Redelivered: 'r' } as const;
+
+/**
+ * Most messages one entry may carry. Writers coalesce at most this many; an
+ * entry with more was not written by this library and is skipped as malformed,
+ * which also bounds how far one entry can push a reader's queue past its size.
+ */
+export const MAX_MESSAGES_PER_ENTRY = 16;
 
 /** Control words. */
 export const Control = { Bye: 'bye', Open: 'open' } as const;
@@ -20,25 +30,38 @@ export interface RawEntry {
 
 /** A parsed entry. */
 export type ParsedEntry =
-  | { readonly type: 'data'; readonly id: string; readonly from: string; readonly data: string }
+  | {
+      readonly type: 'data';
+      readonly id: string;
+      readonly from: string;
+      readonly data: readonly string[];
+      /** Deliveries spent before a redelivered batch entry was split into this one (field `r`). */
+      readonly spent: number;
+    }
   | { readonly type: 'control'; readonly id: string; readonly from: string; readonly control: string }
   | { readonly type: 'malformed'; readonly id: string; readonly reason: string };
 
 /** Parses the fields of an entry; anything this library did not write is `malformed`. */
 export function parseEntry(entry: RawEntry): ParsedEntry {
   let from: string | undefined;
-  let data: string | undefined;
+  let data: string[] | undefined;
   let control: string | undefined;
+  let spent = 0;
   const { fields, id } = entry;
   for (let i = 0; i + 1 < fields.length; i += 2) {
     const key = fields[i];
     const value = fields[i + 1] as string;
     if (key === Field.From) from = value;
-    else if (key === Field.Data) data = value;
+    else if (key === Field.Data) (data ??= []).push(value);
     else if (key === Field.Control) control = value;
+    else if (key === Field.Redelivered) spent = Number(value);
   }
   if (from === undefined || from.length === 0) return { type: 'malformed', id, reason: 'entry has no sender field "f"' };
-  if (data !== undefined) return { type: 'data', id, from, data };
+  if (data !== undefined) {
+    if (data.length > MAX_MESSAGES_PER_ENTRY) return { type: 'malformed', id, reason: `entry carries ${data.length} messages, more than ${MAX_MESSAGES_PER_ENTRY}` };
+    if (!Number.isSafeInteger(spent) || spent < 0) return { type: 'malformed', id, reason: `bad redelivery count "r"` };
+    return { type: 'data', id, from, data, spent };
+  }
   if (control !== undefined) return { type: 'control', id, from, control };
   return { type: 'malformed', id, reason: 'entry has neither a data field "d" nor a control field "x"' };
 }
@@ -60,10 +83,16 @@ export function parseEntryList(list: unknown): RawEntry[] {
   if (!Array.isArray(list)) return entries;
   for (const item of list) {
     if (!Array.isArray(item) || typeof item[0] !== 'string') continue;
-    const fields = Array.isArray(item[1]) ? (item[1] as unknown[]).map((v) => String(v)) : [];
+    const fields = Array.isArray(item[1]) ? toStrings(item[1] as unknown[]) : [];
     entries.push({ id: item[0], fields });
   }
   return entries;
+}
+
+/** The array itself when every value is a string (ioredis replies), else a converted copy. */
+function toStrings(values: unknown[]): string[] {
+  for (const v of values) if (typeof v !== 'string') return values.map((x) => String(x));
+  return values as string[];
 }
 
 /** Compares two stream ids (`ms-seq`). */

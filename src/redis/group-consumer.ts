@@ -10,7 +10,7 @@ import type { Redis } from 'ioredis';
 import { RPCProtocolError } from '../errors.js';
 import { Signal } from './async-utils.js';
 import type { RedisConnection } from './connection.js';
-import { Control, parseEntry, parseReadReply, type ParsedEntry } from './entries.js';
+import { Control, MAX_MESSAGES_PER_ENTRY, parseEntry, parseReadReply, type ParsedEntry } from './entries.js';
 import { GroupRecovery, type ReclaimResult } from './group-recovery.js';
 import type { Inbound } from './inbound.js';
 import type { StreamKeys } from './keys.js';
@@ -18,6 +18,13 @@ import type { ResolvedRedisStreamsOptions } from './options.js';
 
 /** Most entries one read asks for. */
 export const READ_BATCH = 128;
+
+/**
+ * A read asks for at most room / {@link MAX_MESSAGES_PER_ENTRY} entries, so its
+ * messages fit the room reserved, except that it always asks for at least one
+ * entry: that one may overfill the queue by this much.
+ */
+const ENTRY_SLACK = MAX_MESSAGES_PER_ENTRY - 1;
 
 /** What the consumer needs from its IO. */
 export interface GroupConsumerHost {
@@ -30,7 +37,10 @@ export interface GroupConsumerHost {
 
 /** One worker's membership in a consumer group. */
 export class GroupConsumer {
-  private readonly inflight = new Set<string>();
+  /** Entries handed to the channel and not yet settled, with how many of their messages are still open. */
+  private readonly inflight = new Map<string, number>();
+  /** Sum of the open messages in {@link inflight}: bounded by `maxQueueSize`. */
+  private inflightMessages = 0;
   private readonly released = new Signal();
   private readonly recovery: GroupRecovery;
   /** Set at start and every claimIdleMs/2: look for pending requests to take over. */
@@ -58,9 +68,22 @@ export class GroupConsumer {
     this.recoveryDue = true;
   }
 
-  /** A request was answered or acknowledged: its in-flight slot is free again. */
-  release(entryId: string): void {
-    if (this.inflight.delete(entryId)) this.released.notify();
+  /**
+   * A request was answered or acknowledged. Returns whether its entry is now
+   * settled and should be acknowledged: an entry carrying several requests is,
+   * once the last of them is.
+   */
+  release(entryId: string): boolean {
+    const open = this.inflight.get(entryId);
+    if (open === undefined) return true;
+    this.inflightMessages--;
+    if (open > 1) {
+      this.inflight.set(entryId, open - 1);
+      return false;
+    }
+    this.inflight.delete(entryId);
+    this.released.notify();
+    return true;
   }
 
   /** Wakes every wait (the IO is closing). */
@@ -71,7 +94,7 @@ export class GroupConsumer {
   /** Resets the idle time of the requests still being handled, so nobody takes them over. */
   async renewLeases(): Promise<void> {
     if (this.inflight.size === 0) return;
-    await this.recovery.renew([...this.inflight]);
+    await this.recovery.renew([...this.inflight.keys()]);
   }
 
   /** One step of the read loop: a recovery step when due, else one blocking XREADGROUP. */
@@ -83,7 +106,9 @@ export class GroupConsumer {
       if (inbound.closed) return;
       // Block no longer than the recovery interval, so take-overs are not delayed by a quiet stream.
       const block = Math.min(opts.blockTimeout, this.recoveryIntervalMs);
-      const reply = await (reader as Redis).xreadgroup('GROUP', opts.consumerGroup, opts.consumerName, 'COUNT', granted, 'BLOCK', block, 'STREAMS', keys.stream, '>');
+      // COUNT is in entries, each carrying up to MAX_MESSAGES_PER_ENTRY requests.
+      const count = Math.min(READ_BATCH, Math.max(1, Math.floor(granted / MAX_MESSAGES_PER_ENTRY)));
+      const reply = await (reader as Redis).xreadgroup('GROUP', opts.consumerGroup, opts.consumerName, 'COUNT', count, 'BLOCK', block, 'STREAMS', keys.stream, '>');
       for (const raw of parseReadReply(reply).get(keys.stream) ?? []) this.accept(parseEntry(raw), 1);
     } finally {
       inbound.queue.release(granted);
@@ -102,15 +127,15 @@ export class GroupConsumer {
   }
 
   /**
-   * Reserves queue room and in-flight slots, waiting while there are none:
-   * XREADGROUP hands entries over for good, so it may never fetch more than
-   * the queue can take.
+   * Reserves queue room and in-flight slots (in messages), waiting while there
+   * are none: XREADGROUP hands entries over for good, so it may never fetch
+   * more than the queue can take.
    */
   private async reserve(): Promise<number> {
     const { inbound, opts } = this.host;
     for (;;) {
       if (inbound.closed) return 0;
-      const limit = Math.min(READ_BATCH, opts.maxQueueSize - this.inflight.size);
+      const limit = Math.min(READ_BATCH * MAX_MESSAGES_PER_ENTRY, opts.maxQueueSize - this.inflightMessages);
       const granted = inbound.queue.reserve(Math.max(0, limit));
       if (granted > 0) return granted;
       // Wait for what is actually missing: an in-flight slot or queue room.
@@ -161,7 +186,11 @@ export class GroupConsumer {
     for (const { entry, deliveries } of result.claimed) this.accept(entry, deliveries);
   }
 
-  /** A request from the group: tracked as in flight until answered or acknowledged. */
+  /**
+   * A request entry from the group: tracked as in flight until every request
+   * it carries is answered or acknowledged (the entry is acknowledged with the
+   * last answer). `deliveries` counts this one.
+   */
   private accept(entry: ParsedEntry, deliveries: number): void {
     const { inbound, opts } = this.host;
     if (entry.type !== 'data') {
@@ -170,12 +199,27 @@ export class GroupConsumer {
       else if (entry.control === Control.Bye) inbound.events.emit('peer-destroyed', entry.from);
       return;
     }
-    if (deliveries > opts.maxDeliveries) {
-      this.deadLetter(entry, deliveries - 1);
+    const spent = entry.spent + deliveries - 1;
+    if (entry.data.length > 1 && deliveries > 1) {
+      this.split(entry, spent);
       return;
     }
-    this.inflight.add(entry.id);
-    inbound.push({ data: entry.data, from: entry.from, id: entry.id, receipt: { id: entry.id } });
+    if (spent >= opts.maxDeliveries) {
+      this.deadLetter(entry, spent);
+      return;
+    }
+    this.inflight.set(entry.id, entry.data.length);
+    this.inflightMessages += entry.data.length;
+    const receipt = { id: entry.id };
+    for (const data of entry.data) inbound.push({ data, from: entry.from, id: entry.id, receipt }, ENTRY_SLACK);
+  }
+
+  /** A redelivered batch is not run again as a batch: see {@link GroupRecovery.split}. */
+  private split(entry: ParsedEntry & { type: 'data' }, spent: number): void {
+    this.recovery
+      .split(entry, spent)
+      .then(() => this.host.inbound.events.emit('split', { id: entry.id, requests: entry.data.length }))
+      .catch((err: unknown) => this.host.reportBackground(err));
   }
 
   private deadLetter(entry: ParsedEntry & { type: 'data' }, deliveries: number): void {
@@ -187,7 +231,7 @@ export class GroupConsumer {
         inbound.counters.deadLettered++;
         inbound.events.emit('dead-letter', { id: entry.id, from: entry.from, deliveries, deadLetterId, reason });
         // The channel answers the caller with an RPCDeliveryError instead of letting it time out.
-        inbound.push({ data: entry.data, from: entry.from, id: entry.id, undeliverable: { deliveries, reason } });
+        for (const data of entry.data) inbound.push({ data, from: entry.from, id: entry.id, undeliverable: { deliveries, reason } });
       })
       .catch((err: unknown) => this.host.reportBackground(err));
   }

@@ -92,11 +92,32 @@ export class GroupRecovery {
     await this.redis.call('XCLAIM', stream, group, consumer, 0, ...ids, 'JUSTID');
   }
 
+  /**
+   * Replaces a redelivered entry carrying several requests by one entry per
+   * request (each recording the deliveries already spent) and acknowledges
+   * it, atomically. From then on each request is retried and dead-lettered on
+   * its own, so a poison request cannot take the requests batched with it
+   * into the dead letters.
+   */
+  async split(entry: ParsedEntry & { type: 'data' }, spent: number): Promise<void> {
+    const { stream, group } = this.config;
+    const tx = this.redis.multi();
+    for (const data of entry.data) tx.xadd(stream, '*', Field.From, entry.from, Field.Redelivered, String(spent), Field.Data, data);
+    tx.xack(stream, group, entry.id);
+    const result = await tx.exec();
+    const failed = result?.find((r) => r[0] !== null);
+    if (result === null) throw new Error('MULTI aborted');
+    if (failed?.[0]) throw failed[0];
+  }
+
   /** Moves a request to the dead-letter stream and acknowledges it, atomically. */
   async deadLetter(raw: ParsedEntry, deliveries: number, reason: string): Promise<string | null> {
     const { stream, group, deadLetterKey } = this.config;
     const fields: string[] = ['source', raw.id, 'group', group, 'deliveries', String(deliveries), 'reason', reason];
-    if (raw.type === 'data') fields.push(Field.From, raw.from, Field.Data, raw.data);
+    if (raw.type === 'data') {
+      fields.push(Field.From, raw.from);
+      for (const data of raw.data) fields.push(Field.Data, data);
+    }
     const result = await this.redis.multi().xadd(deadLetterKey, '*', ...fields).xack(stream, group, raw.id).exec();
     const first = result?.[0];
     if (first?.[0]) throw first[0];

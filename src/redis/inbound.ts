@@ -27,10 +27,13 @@ export class Inbound {
     });
   }
 
-  /** Queues a message for `read()`. */
-  push(message: IoInboundMessage): void {
+  /**
+   * Queues a message for `read()`, dropping the oldest (counted, reported) when
+   * the queue is `slack` past full.
+   */
+  push(message: IoInboundMessage, slack = 0): void {
     this.counters.received++;
-    this.queue.push(message);
+    this.queue.push(message, slack);
     this.events.emit('message', message);
   }
 
@@ -40,7 +43,12 @@ export class Inbound {
     this.events.emit('error', new RPCProtocolError(`Skipped an entry not written by redis-streams-rpc: ${entry.reason}`, entry.id));
   }
 
-  /** Accepts entries while the queue has room; returns the id of the last one taken. */
+  /**
+   * Accepts entries while the queue has room; returns the id of the last one
+   * taken (the reader re-reads the rest). An entry is taken whole, so one
+   * carrying several messages may fill the queue past its size by at most
+   * `MAX_MESSAGES_PER_ENTRY - 1` (pass that as the push's slack).
+   */
   acceptWhileRoom(entries: readonly RawEntry[] | undefined, accept: (entry: ParsedEntry) => void): string | undefined {
     let last: string | undefined;
     for (const raw of entries ?? []) {

@@ -10,12 +10,12 @@ import {
   isNoGroupError,
   type RedisConnection,
 } from './connection.js';
-import { Control, Field, parseEntryList, parseReadReply, type ParsedEntry } from './entries.js';
+import { Control, Field, MAX_MESSAGES_PER_ENTRY, parseEntryList, parseReadReply, type ParsedEntry } from './entries.js';
 import { GroupConsumer, READ_BATCH } from './group-consumer.js';
 import { Inbound } from './inbound.js';
 import { streamKeys, type StreamKeys } from './keys.js';
 import { resolveOptions, type RedisStreamsIOOptions, type ResolvedRedisStreamsOptions } from './options.js';
-import { ReplyBatcher } from './reply-batcher.js';
+import { WriteBatcher } from './write-batcher.js';
 import type { RedisStreamsIOEvents, StreamEntry, StreamInfo } from './types.js';
 
 export type { RedisStreamsIOEvents, StreamEntry, StreamInfo } from './types.js';
@@ -47,7 +47,10 @@ export class RedisStreamsIO implements IoInterface<RedisStreamsIOEvents> {
   private readonly ownsCmd: boolean;
   private readonly inbound: Inbound;
   private readonly group: GroupConsumer | undefined;
-  private readonly replies: ReplyBatcher;
+  private readonly writes: WriteBatcher;
+  /** XADD arguments of a request entry (MAXLEN), and of an inbox entry (never recreate an expired inbox). */
+  private readonly requestOptions: readonly (string | number)[];
+  private readonly inboxOptions: readonly string[] = ['NOMKSTREAM'];
   private readonly stopSignal = new Signal();
   private readonly readers: RedisConnection[] = [];
   private readonly loops: Promise<void>[] = [];
@@ -82,8 +85,16 @@ export class RedisStreamsIO implements IoInterface<RedisStreamsIOEvents> {
     this.group = o.useConsumerGroup
       ? new GroupConsumer({ cmd: this.cmd, opts: o, keys: this.keys, inbound: this.inbound, reportBackground: (err) => this.reportBackground(err) })
       : undefined;
-    const batcherConfig = { stream: o.stream, group: o.useConsumerGroup ? o.consumerGroup : undefined, sessionId: o.sessionId };
-    this.replies = new ReplyBatcher(this.cmd, batcherConfig, (n) => void (this.inbound.counters.acked += n));
+    this.requestOptions = o.maxLen === undefined ? [] : ['MAXLEN', '~', o.maxLen];
+    this.writes = new WriteBatcher(
+      this.cmd,
+      { stream: this.keys.stream, group: o.useConsumerGroup ? o.consumerGroup : undefined, sessionId: o.sessionId },
+      {
+        sent: (n) => void (this.inbound.counters.sent += n),
+        acked: (n) => void (this.inbound.counters.acked += n),
+        failure: (cause, key, acking) => this.commandError(`XADD to "${key}"${acking ? ' + XACK' : ''}`, cause),
+      },
+    );
     // Issued now, before any write the caller makes on the same connection, so
     // the inbox and the group exist before the first request can be answered.
     this.ready = this.setUp();
@@ -159,25 +170,24 @@ export class RedisStreamsIO implements IoInterface<RedisStreamsIOEvents> {
   }
 
   write(message: IoOutboundMessage): Promise<void> {
-    // Not async, and the failed action is named only on failure: on this hot
-    // path every async layer costs a promise and a tick per message.
+    // Not async: on this hot path every async layer costs a promise and a tick
+    // per message. Messages written in one tick to the same stream share an
+    // entry (up to MAX_MESSAGES_PER_ENTRY), and its promise: one XADD instead of
+    // one per message, for the caller, the worker and Redis.
     if (this.inbound.closed) return Promise.reject(new RedisStreamsDestroyedError('write'));
     const { data, target, settles } = message;
-    if (target === undefined) {
-      const { stream } = this.keys;
-      const maxLen = this.opts.maxLen;
-      const sent = maxLen === undefined ? this.cmd.xadd(stream, '*', Field.From, this.id, Field.Data, data) : this.cmd.xadd(stream, 'MAXLEN', '~', maxLen, '*', Field.From, this.id, Field.Data, data);
-      return sent.then(this.countSent, (err: unknown) => this.failCommand(`XADD to "${stream}"`, err));
+    if (target !== undefined) {
+      let ackId = this.group === undefined ? undefined : settles?.id;
+      // An entry carrying several requests is acknowledged with the answer of its last one.
+      if (ackId !== undefined && this.group?.release(ackId) === false) ackId = undefined;
+      return this.writes.write(this.keys.inbox(target), this.inboxOptions, data, ackId);
     }
-    const ackId = this.group === undefined ? undefined : settles?.id;
-    if (ackId !== undefined) this.group?.release(ackId);
-    const sent = this.replies.write(this.keys.inbox(target), data, ackId);
-    return sent.then(this.countSent, (err: unknown) => this.failCommand(ackId === undefined ? 'XADD reply' : 'XADD reply + XACK', err));
+    return this.writes.write(this.keys.stream, this.requestOptions, data);
   }
 
   async ack(receipt: IoReceipt): Promise<void> {
     if (this.group === undefined) return;
-    this.group.release(receipt.id);
+    if (!this.group.release(receipt.id)) return;
     this.assertUsable('ack');
     await this.command('XACK', () => this.cmd.xack(this.keys.stream, this.opts.consumerGroup, receipt.id));
     this.inbound.counters.acked++;
@@ -279,8 +289,12 @@ export class RedisStreamsIO implements IoInterface<RedisStreamsIOEvents> {
 
   /** Throws a failed command's error as the library's: destroyed, or a connection error. */
   private failCommand(action: string, err: unknown): never {
-    if (this.inbound.closed) throw new RedisStreamsDestroyedError(action, { cause: err });
-    throw connectionError(action, err);
+    throw this.commandError(action, err);
+  }
+
+  private commandError(action: string, err: unknown): Error {
+    if (this.inbound.closed) return new RedisStreamsDestroyedError(action, { cause: err });
+    return connectionError(action, err);
   }
 
   private every(ms: number, task: () => Promise<void>): void {
@@ -448,15 +462,18 @@ export class RedisStreamsIO implements IoInterface<RedisStreamsIOEvents> {
       if (entry.control === Control.Bye) this.inbound.events.emit('peer-destroyed', entry.from);
       return;
     }
-    this.inbound.push({ data: entry.data, from: entry.from, id: entry.id });
+    for (const data of entry.data) this.inbound.push({ data, from: entry.from, id: entry.id }, ENTRY_SLACK);
   }
 
   private acceptReply(entry: ParsedEntry): void {
     if (entry.type === 'malformed') return this.inbound.reportMalformed(entry);
     if (entry.type === 'control') return;
-    this.inbound.push({ data: entry.data, from: entry.from, id: entry.id });
+    for (const data of entry.data) this.inbound.push({ data, from: entry.from, id: entry.id }, ENTRY_SLACK);
   }
 }
+
+/** Entries are taken whole once there is room: see {@link Inbound.acceptWhileRoom}. */
+const ENTRY_SLACK = MAX_MESSAGES_PER_ENTRY - 1;
 
 function isLibraryError(err: unknown): err is Error {
   return err instanceof Error && 'code' in err && typeof err.code === 'string' && err.code.startsWith('ERR_');

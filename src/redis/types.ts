@@ -6,6 +6,11 @@ export interface RedisStreamsIOEvents extends IoEvents {
   reconnect: (info: { connection: 'command' | 'reader'; reconnects: number }) => void;
   /** Requests of a stopped worker were taken over. */
   reclaimed: (info: { ids: string[] }) => void;
+  /**
+   * A taken-over entry carrying several requests (written in one tick by one
+   * caller) was replaced by one entry per request, so each is retried on its own.
+   */
+  split: (info: { id: string; requests: number }) => void;
   /** A request was moved to the dead-letter stream. */
   'dead-letter': (info: { id: string; from: string | undefined; deliveries: number; deadLetterId: string | null; reason: string }) => void;
   /** Pending requests were trimmed away before anyone handled them (their callers time out). */

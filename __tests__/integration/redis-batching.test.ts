@@ -1,0 +1,86 @@
+// Writes issued in one tick share a stream entry: requests of one caller on the request stream,
+// answers to one caller in its inbox. Checked on the entries themselves (raw XRANGE), in both
+// modes, against a real redis-server.
+import { expect } from 'chai';
+import { Redis } from 'ioredis';
+import { RPCChannel, RedisStreamsIO } from '../../src/index.js';
+import { deleteKeys, redisUrl, uniqueName } from '../support/env.js';
+
+interface Api {
+  echo(n: number): number;
+}
+
+/** Messages (`d` fields) per entry of `key`, oldest first; entries without `d` (control entries) are left out. */
+async function messagesPerEntry(raw: Redis, key: string): Promise<number[]> {
+  const entries = (await raw.xrange(key, '-', '+')) as [string, string[]][];
+  return entries.map(([, fields]) => fields.filter((f, i) => i % 2 === 0 && f === 'd').length).filter((n) => n > 0);
+}
+
+describe('RedisStreamsIO coalesces the writes of one tick into one entry per stream', function () {
+  this.timeout(20_000);
+  let url = '';
+  let name = '';
+  let raw: Redis | undefined;
+  const channels: RPCChannel<object, object>[] = [];
+
+  beforeEach(() => {
+    url = redisUrl();
+    name = uniqueName('batch');
+  });
+
+  afterEach(async () => {
+    await Promise.all(channels.splice(0).map((c) => c.destroy()));
+    await raw?.quit();
+    raw = undefined;
+    await deleteKeys(url, `*${name}*`);
+  });
+
+  async function setup(useConsumerGroup: boolean) {
+    const serverIo = new RedisStreamsIO({ url, stream: name, useConsumerGroup });
+    const clientIo = new RedisStreamsIO({ url, stream: name, useConsumerGroup });
+    const server = new RPCChannel<Api, Record<string, never>>(serverIo, { expose: { echo: (n: number) => n } });
+    const client = new RPCChannel<Record<string, never>, Api>(clientIo, { timeout: 10_000 });
+    channels.push(server as RPCChannel<object, object>, client as RPCChannel<object, object>);
+    await Promise.all([serverIo.waitUntilReady(), clientIo.waitUntilReady()]);
+    raw = new Redis(url);
+    return { clientIo, serverIo, client, api: client.getAPI(), raw, inbox: `{${name}}:inbox:${clientIo.getSessionId()}` };
+  }
+
+  for (const mode of ['broadcast', 'load-balanced'] as const) {
+    const useConsumerGroup = mode === 'load-balanced';
+
+    it(`${mode}: 10 calls made in one tick travel as one request entry, their answers as one inbox entry`, async () => {
+      const { api, raw, inbox, client, serverIo } = await setup(useConsumerGroup);
+      const results = await Promise.all(Array.from({ length: 10 }, (_, i) => api.echo(i)));
+
+      expect(results).to.deep.equal([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+      expect(await messagesPerEntry(raw, name), 'request entries').to.deep.equal([10]);
+      expect(await messagesPerEntry(raw, inbox), 'answer entries in the inbox').to.deep.equal([10]);
+      // Counters count messages, not entries.
+      expect(client.stats().sent).to.equal(10);
+      expect(client.stats().received).to.equal(10);
+      expect(serverIo.stats().sent).to.equal(10);
+      if (useConsumerGroup) {
+        expect(serverIo.stats().acked, 'the entry is acknowledged once, with the last answer').to.equal(1);
+        expect(await raw.call('XPENDING', name, serverIo.getConsumerGroup())).to.deep.equal([0, null, null, null]);
+      }
+    });
+
+    it(`${mode}: 41 calls in one tick are split into entries of at most 16 requests, in order`, async () => {
+      const { api, raw, inbox } = await setup(useConsumerGroup);
+      const results = await Promise.all(Array.from({ length: 41 }, (_, i) => api.echo(i)));
+
+      expect(results).to.deep.equal(Array.from({ length: 41 }, (_, i) => i));
+      expect(await messagesPerEntry(raw, name)).to.deep.equal([16, 16, 9]);
+      const answers = await messagesPerEntry(raw, inbox);
+      expect(answers.every((n) => n <= 16)).to.equal(true);
+      expect(answers.reduce((a, b) => a + b, 0)).to.equal(41);
+    });
+
+    it(`${mode}: calls made in separate ticks get entries of their own`, async () => {
+      const { api, raw } = await setup(useConsumerGroup);
+      for (let i = 0; i < 3; i++) expect(await api.echo(i)).to.equal(i);
+      expect(await messagesPerEntry(raw, name)).to.deep.equal([1, 1, 1]);
+    });
+  }
+});

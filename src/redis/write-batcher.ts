@@ -1,0 +1,144 @@
+/**
+ * Coalesces the writes issued in one tick. Messages bound for the same stream
+ * share one entry (several `d` fields, in order), and every entry of the tick
+ * goes out in one round trip. When answers settle load-balanced requests, the
+ * XACK of those requests commits with the answers in one MULTI; otherwise a
+ * plain pipeline keeps the order for a third of the Redis commands.
+ *
+ * Order holds per stream: a callback invocation always reaches its caller
+ * before the answer of the same call.
+ *
+ * @module
+ */
+import type { RedisConnection } from './connection.js';
+import { Field, MAX_MESSAGES_PER_ENTRY } from './entries.js';
+
+/**
+ * Characters (UTF-16 units) after which an entry takes no more messages: big
+ * payloads get entries of their own instead of one huge entry.
+ */
+const ENTRY_SOFT_LIMIT_CHARS = 256 * 1024;
+
+/** One entry being filled in the current tick. */
+interface OpenEntry {
+  readonly key: string;
+  /** Arguments between the key and the id: `NOMKSTREAM`, or `MAXLEN ~ n`. */
+  readonly options: readonly (string | number)[];
+  /** `f`, sender, then `d`, message, for each message. */
+  readonly fields: string[];
+  count: number;
+  chars: number;
+  /** Requests (entry ids) acknowledged in the same MULTI as this entry. */
+  readonly ackIds: string[];
+  readonly done: Promise<void>;
+  readonly resolve: () => void;
+  readonly reject: (error: unknown) => void;
+}
+
+/** Where and as whom entries are written. */
+export interface WriteBatcherConfig {
+  /** The request stream, for XACK. */
+  readonly stream: string;
+  /** The consumer group, for XACK (load-balanced mode). */
+  readonly group: string | undefined;
+  /** Written as the sender field `f` of every entry. */
+  readonly sessionId: string;
+}
+
+/** What the batcher reports to its IO. */
+export interface WriteBatcherHost {
+  /** Messages written. */
+  sent(count: number): void;
+  /** Requests acknowledged. */
+  acked(count: number): void;
+  /** The library error an entry's promise rejects with, for a failed XADD (or XACK when `acking`). */
+  failure(cause: unknown, key: string, acking: boolean): Error;
+}
+
+/** Batches entry writes per tick. */
+export class WriteBatcher {
+  private entries: OpenEntry[] = [];
+  private readonly open = new Map<string, OpenEntry>();
+  private scheduled = false;
+
+  constructor(
+    private readonly redis: RedisConnection,
+    private readonly config: WriteBatcherConfig,
+    private readonly host: WriteBatcherHost,
+  ) {}
+
+  /**
+   * Queues one message for `key`. Messages queued in the same tick for the
+   * same key and options share an entry; the returned promise is that entry's
+   * (shared by its messages) and rejects with the failure of its XADD or of the
+   * XACK committed with it.
+   *
+   * @param options - XADD arguments before the id (`NOMKSTREAM`, `MAXLEN ~ n`).
+   * @param ackId - A request acknowledged in the same MULTI.
+   */
+  write(key: string, options: readonly (string | number)[], data: string, ackId?: string): Promise<void> {
+    let entry = this.open.get(key);
+    if (entry === undefined || entry.options !== options) entry = this.startEntry(key, options);
+    entry.fields.push(Field.Data, data);
+    entry.count++;
+    entry.chars += data.length;
+    if (ackId !== undefined) entry.ackIds.push(ackId);
+    if (entry.count >= MAX_MESSAGES_PER_ENTRY || entry.chars >= ENTRY_SOFT_LIMIT_CHARS) this.open.delete(key);
+    return entry.done;
+  }
+
+  private startEntry(key: string, options: readonly (string | number)[]): OpenEntry {
+    let resolve: () => void = () => undefined;
+    let reject: (error: unknown) => void = () => undefined;
+    const done = new Promise<void>((res, rej) => {
+      resolve = res;
+      reject = rej;
+    });
+    const entry: OpenEntry = { key, options, fields: [Field.From, this.config.sessionId], count: 0, chars: 0, ackIds: [], done, resolve, reject };
+    this.entries.push(entry);
+    this.open.set(key, entry);
+    if (!this.scheduled) {
+      this.scheduled = true;
+      process.nextTick(() => this.flush());
+    }
+    return entry;
+  }
+
+  private flush(): void {
+    this.scheduled = false;
+    const batch = this.entries;
+    this.entries = [];
+    this.open.clear();
+    const { stream, group } = this.config;
+    const ackIds = group === undefined ? [] : batch.flatMap((e) => e.ackIds);
+    // MULTI only when an XACK must commit with the answers.
+    const tx = ackIds.length > 0 ? this.redis.multi() : this.redis.pipeline();
+    for (const e of batch) tx.xadd(e.key, ...e.options, '*', ...e.fields);
+    if (ackIds.length > 0 && group !== undefined) tx.xack(stream, group, ...ackIds);
+    tx.exec().then(
+      (results) => this.settle(batch, results, ackIds.length),
+      (err: unknown) => {
+        for (const e of batch) e.reject(this.host.failure(err, e.key, e.ackIds.length > 0));
+      },
+    );
+  }
+
+  private settle(batch: OpenEntry[], results: [Error | null, unknown][] | null, acks: number): void {
+    if (results === null) {
+      const aborted = new Error('MULTI aborted');
+      for (const e of batch) e.reject(this.host.failure(aborted, e.key, e.ackIds.length > 0));
+      return;
+    }
+    const ackError = acks > 0 ? results[batch.length]?.[0] : null;
+    if (acks > 0 && !ackError) this.host.acked(acks);
+    batch.forEach((e, i) => {
+      const err = results[i]?.[0] ?? (e.ackIds.length > 0 ? ackError : null);
+      if (err) {
+        e.reject(this.host.failure(err, e.key, e.ackIds.length > 0));
+        return;
+      }
+      this.host.sent(e.count);
+      e.resolve();
+    });
+  }
+}
