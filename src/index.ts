@@ -47,5 +47,5 @@ export type { RPCErrorCode, RPCErrorOptions } from './errors.js';
 
 export { RedisStreamsIO } from './redis/redis-streams-io.js';
 export type { RedisStreamsIOEvents, StreamInfo, StreamEntry } from './redis/redis-streams-io.js';
-export { DEFAULT_REDIS_STREAMS_OPTIONS } from './redis/options.js';
+export { DEFAULT_REDIS_STREAMS_OPTIONS, MAX_WRITE_BATCH } from './redis/options.js';
 export type { RedisStreamsIOOptions } from './redis/options.js';

@@ -35,9 +35,9 @@ describe('RedisStreamsIO coalesces the writes of one tick into one entry per str
     await deleteKeys(url, `*${name}*`);
   });
 
-  async function setup(useConsumerGroup: boolean) {
-    const serverIo = new RedisStreamsIO({ url, stream: name, useConsumerGroup });
-    const clientIo = new RedisStreamsIO({ url, stream: name, useConsumerGroup });
+  async function setup(useConsumerGroup: boolean, writeBatchSize?: number) {
+    const serverIo = new RedisStreamsIO({ url, stream: name, useConsumerGroup, writeBatchSize });
+    const clientIo = new RedisStreamsIO({ url, stream: name, useConsumerGroup, writeBatchSize });
     const server = new RPCChannel<Api, Record<string, never>>(serverIo, { expose: { echo: (n: number) => n } });
     const client = new RPCChannel<Record<string, never>, Api>(clientIo, { timeout: 10_000 });
     channels.push(server as RPCChannel<object, object>, client as RPCChannel<object, object>);
@@ -75,6 +75,19 @@ describe('RedisStreamsIO coalesces the writes of one tick into one entry per str
       const answers = await messagesPerEntry(raw, inbox);
       expect(answers.every((n) => n <= 16)).to.equal(true);
       expect(answers.reduce((a, b) => a + b, 0)).to.equal(41);
+    });
+
+    it(`${mode}: writeBatchSize 1 gives each of 10 calls of one tick, and each answer, an entry of its own`, async () => {
+      const { api, raw, inbox } = await setup(useConsumerGroup, 1);
+      expect(await Promise.all(Array.from({ length: 10 }, (_, i) => api.echo(i)))).to.deep.equal([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+      expect(await messagesPerEntry(raw, name)).to.deep.equal(Array.from({ length: 10 }, () => 1));
+      expect(await messagesPerEntry(raw, inbox)).to.deep.equal(Array.from({ length: 10 }, () => 1));
+    });
+
+    it(`${mode}: writeBatchSize 4 caps the entries of 10 calls of one tick at 4 requests`, async () => {
+      const { api, raw } = await setup(useConsumerGroup, 4);
+      expect(await Promise.all(Array.from({ length: 10 }, (_, i) => api.echo(i)))).to.deep.equal([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+      expect(await messagesPerEntry(raw, name)).to.deep.equal([4, 4, 2]);
     });
 
     it(`${mode}: calls made in separate ticks get entries of their own`, async () => {

@@ -57,6 +57,9 @@ describe('RedisStreamsIO options and stream helpers', function () {
       ['useConsumerGroup', { useConsumerGroup: 'yes' }],
       ['maxlen', { maxlen: 10 }],
       ['stream', { stream: 'a{b' }],
+      ['writeBatchSize', { writeBatchSize: 0 }],
+      ['writeBatchSize', { writeBatchSize: 17 }],
+      ['writeBatchSize', { writeBatchSize: 2.5 }],
     ];
     for (const [option, bad] of invalid) {
       it(`throws RPCInvalidArgumentError naming "${option}" for ${JSON.stringify(bad)}`, () => {

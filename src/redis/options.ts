@@ -2,6 +2,7 @@ import type { Cluster, Redis, RedisOptions } from 'ioredis';
 import { nanoid } from 'nanoid';
 import { RPCInvalidArgumentError } from '../errors.js';
 import type { Logger } from '../io/typed-emitter.js';
+import { MAX_MESSAGES_PER_ENTRY } from './entries.js';
 import { keyPrefix } from './keys.js';
 
 /** Options of {@link RedisStreamsIO}. */
@@ -61,9 +62,22 @@ export interface RedisStreamsIOOptions {
    * @defaultValue 60000
    */
   inboxTtlMs?: number;
+  /**
+   * Most messages written in one tick to the same stream that share one entry
+   * (requests of this caller; answers to one caller). Sharing is what makes
+   * this library cheaper per call than one XADD per message. `1` gives every
+   * message an entry of its own: in load-balanced mode, a burst of slow jobs
+   * from one caller is then spread over the workers one by one instead of up to
+   * this many at a time. At most {@link MAX_WRITE_BATCH}.
+   * @defaultValue 16
+   */
+  writeBatchSize?: number;
   /** Receives background errors when nobody listens to `'error'`. */
   logger?: Logger;
 }
+
+/** Largest {@link RedisStreamsIOOptions.writeBatchSize}: readers refuse entries carrying more messages. */
+export const MAX_WRITE_BATCH = MAX_MESSAGES_PER_ENTRY;
 
 /** Defaults of {@link RedisStreamsIOOptions}. */
 export const DEFAULT_REDIS_STREAMS_OPTIONS = {
@@ -85,6 +99,8 @@ export const DEFAULT_REDIS_STREAMS_OPTIONS = {
   maxDeliveries: 5,
   /** Reply inbox time to live, in milliseconds. */
   inboxTtlMs: 60_000,
+  /** Messages of one tick sharing an entry. */
+  writeBatchSize: 16,
 } as const;
 
 /** Options after defaults and validation. */
@@ -104,12 +120,13 @@ export interface ResolvedRedisStreamsOptions {
   readonly maxDeliveries: number;
   readonly deadLetterStream: string | undefined;
   readonly inboxTtlMs: number;
+  readonly writeBatchSize: number;
   readonly logger: Logger | undefined;
 }
 
 const KNOWN = new Set<string>([
   'url', 'client', 'redisOptions', 'stream', 'consumerGroup', 'consumerName', 'blockTimeout', 'maxLen', 'sessionId',
-  'maxQueueSize', 'useConsumerGroup', 'claimIdleMs', 'maxDeliveries', 'deadLetterStream', 'inboxTtlMs', 'logger',
+  'maxQueueSize', 'useConsumerGroup', 'claimIdleMs', 'maxDeliveries', 'deadLetterStream', 'inboxTtlMs', 'writeBatchSize', 'logger',
 ]);
 const MAX_MS = 2_147_483_647;
 
@@ -180,6 +197,7 @@ export function resolveOptions(options: RedisStreamsIOOptions): ResolvedRedisStr
     maxDeliveries: integer('maxDeliveries', o.maxDeliveries, 1, 1_000_000),
     deadLetterStream: o.deadLetterStream === undefined ? undefined : name('deadLetterStream', o.deadLetterStream),
     inboxTtlMs: integer('inboxTtlMs', o.inboxTtlMs, 1000, MAX_MS),
+    writeBatchSize: integer('writeBatchSize', o.writeBatchSize, 1, MAX_WRITE_BATCH),
     logger: o.logger,
   };
   return resolved;

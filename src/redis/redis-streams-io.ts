@@ -88,7 +88,7 @@ export class RedisStreamsIO implements IoInterface<RedisStreamsIOEvents> {
     this.requestOptions = o.maxLen === undefined ? [] : ['MAXLEN', '~', o.maxLen];
     this.writes = new WriteBatcher(
       this.cmd,
-      { stream: this.keys.stream, group: o.useConsumerGroup ? o.consumerGroup : undefined, sessionId: o.sessionId },
+      { stream: this.keys.stream, group: o.useConsumerGroup ? o.consumerGroup : undefined, sessionId: o.sessionId, maxPerEntry: o.writeBatchSize },
       {
         sent: (n) => void (this.inbound.counters.sent += n),
         acked: (n) => void (this.inbound.counters.acked += n),
@@ -172,7 +172,7 @@ export class RedisStreamsIO implements IoInterface<RedisStreamsIOEvents> {
   write(message: IoOutboundMessage): Promise<void> {
     // Not async: on this hot path every async layer costs a promise and a tick
     // per message. Messages written in one tick to the same stream share an
-    // entry (up to MAX_MESSAGES_PER_ENTRY), and its promise: one XADD instead of
+    // entry (up to writeBatchSize), and its promise: one XADD instead of
     // one per message, for the caller, the worker and Redis.
     if (this.inbound.closed) return Promise.reject(new RedisStreamsDestroyedError('write'));
     const { data, target, settles } = message;

@@ -11,7 +11,7 @@
  * @module
  */
 import type { RedisConnection } from './connection.js';
-import { Field, MAX_MESSAGES_PER_ENTRY } from './entries.js';
+import { Field } from './entries.js';
 
 /**
  * Characters (UTF-16 units) after which an entry takes no more messages: big
@@ -43,6 +43,8 @@ export interface WriteBatcherConfig {
   readonly group: string | undefined;
   /** Written as the sender field `f` of every entry. */
   readonly sessionId: string;
+  /** Most messages per entry (the `writeBatchSize` option; readers accept up to `MAX_MESSAGES_PER_ENTRY`). */
+  readonly maxPerEntry: number;
 }
 
 /** What the batcher reports to its IO. */
@@ -83,7 +85,7 @@ export class WriteBatcher {
     entry.count++;
     entry.chars += data.length;
     if (ackId !== undefined) entry.ackIds.push(ackId);
-    if (entry.count >= MAX_MESSAGES_PER_ENTRY || entry.chars >= ENTRY_SOFT_LIMIT_CHARS) this.open.delete(key);
+    if (entry.count >= this.config.maxPerEntry || entry.chars >= ENTRY_SOFT_LIMIT_CHARS) this.open.delete(key);
     return entry.done;
   }
 
