@@ -65,6 +65,8 @@ export class RedisStreamsIO implements IoInterface<RedisStreamsIOEvents> {
   private serving = false;
   private destroying: Promise<void> | undefined;
   private commandDown = false;
+  /** Why the last set-up attempt failed, while the IO is not set up. */
+  private setUpFailure: unknown = undefined;
 
   /**
    * @param options - See {@link RedisStreamsIOOptions}; defaults in {@link DEFAULT_REDIS_STREAMS_OPTIONS}.
@@ -175,6 +177,7 @@ export class RedisStreamsIO implements IoInterface<RedisStreamsIOEvents> {
     // entry (up to writeBatchSize), and its promise: one XADD instead of
     // one per message, for the caller, the worker and Redis.
     if (this.inbound.closed) return Promise.reject(new RedisStreamsDestroyedError('write'));
+    if (this.setUpFailure !== undefined && this.writes.isHeld) return Promise.reject(connectionError('write (the IO could not create its inbox)', this.setUpFailure));
     const { data, target, settles } = message;
     if (target !== undefined) {
       let ackId = this.group === undefined ? undefined : settles?.id;
@@ -254,6 +257,7 @@ export class RedisStreamsIO implements IoInterface<RedisStreamsIOEvents> {
 
   private async close(): Promise<void> {
     this.inbound.closed = true;
+    this.writes.failHeld(new RedisStreamsDestroyedError('write'));
     this.resolveStopped(false);
     this.stopSignal.notify();
     this.group?.wake();
@@ -347,12 +351,21 @@ export class RedisStreamsIO implements IoInterface<RedisStreamsIOEvents> {
     return Promise.race([this.ready, this.stopped]);
   }
 
+  /**
+   * Creates the inbox (and group), retrying with backoff. Writes are held
+   * until it succeeds; while it fails they fail at once with the connection
+   * error, as commands on a down connection do.
+   */
   private async setUp(): Promise<boolean> {
     for (let attempt = 0; !this.inbound.closed; attempt++) {
       try {
         await this.ensureTopology(true);
+        this.setUpFailure = undefined;
+        this.writes.release();
         return true;
       } catch (err) {
+        this.setUpFailure = err;
+        this.writes.failHeld(err);
         this.reportBackground(err);
         await sleep(backoffMs(attempt, 100, 2000), this.stopSignal);
       }

@@ -57,11 +57,18 @@ export interface WriteBatcherHost {
   failure(cause: unknown, key: string, acking: boolean): Error;
 }
 
-/** Batches entry writes per tick. */
+/**
+ * Batches entry writes per tick. It starts held: nothing is sent before
+ * {@link WriteBatcher.release}, which the IO calls once its inbox (and group)
+ * exist, so no request can reach a peer before the inbox its answer goes to.
+ * (ioredis sends auto-pipelined commands, like the IO's set-up, in a later
+ * turn than a pipeline, so ordering by issue time is not enough.)
+ */
 export class WriteBatcher {
   private entries: OpenEntry[] = [];
   private readonly open = new Map<string, OpenEntry>();
   private scheduled = false;
+  private held = true;
 
   constructor(
     private readonly redis: RedisConnection,
@@ -99,11 +106,34 @@ export class WriteBatcher {
     const entry: OpenEntry = { key, options, fields: [Field.From, this.config.sessionId], count: 0, chars: 0, ackIds: [], done, resolve, reject };
     this.entries.push(entry);
     this.open.set(key, entry);
-    if (!this.scheduled) {
-      this.scheduled = true;
-      process.nextTick(() => this.flush());
-    }
+    this.schedule();
     return entry;
+  }
+
+  /** Starts sending: what was written while held goes out now, in order. */
+  release(): void {
+    this.held = false;
+    this.schedule();
+  }
+
+  /** Rejects every entry written while held (set-up failed, or the IO is closing); the batcher stays held. */
+  failHeld(cause: unknown): void {
+    if (!this.held) return;
+    const batch = this.entries;
+    this.entries = [];
+    this.open.clear();
+    for (const e of batch) e.reject(this.host.failure(cause, e.key, e.ackIds.length > 0));
+  }
+
+  /** Whether writes are still held (the IO is not set up yet). */
+  get isHeld(): boolean {
+    return this.held;
+  }
+
+  private schedule(): void {
+    if (this.scheduled || this.held || this.entries.length === 0) return;
+    this.scheduled = true;
+    process.nextTick(() => this.flush());
   }
 
   private flush(): void {
