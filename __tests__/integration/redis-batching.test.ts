@@ -3,8 +3,8 @@
 // modes, against a real redis-server.
 import { expect } from 'chai';
 import { Redis } from 'ioredis';
-import { RPCChannel, RedisStreamsIO } from '../../src/index.js';
-import { deleteKeys, redisUrl, uniqueName } from '../support/env.js';
+import { RPCChannel, RPCDeliveryError, RPCTimeoutError, RedisStreamsIO } from '../../src/index.js';
+import { deleteKeys, redisUrl, uniqueName, waitFor } from '../support/env.js';
 
 interface Api {
   echo(n: number): number;
@@ -88,6 +88,32 @@ describe('RedisStreamsIO coalesces the writes of one tick into one entry per str
       const { api, raw } = await setup(useConsumerGroup, 4);
       expect(await Promise.all(Array.from({ length: 10 }, (_, i) => api.echo(i)))).to.deep.equal([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
       expect(await messagesPerEntry(raw, name)).to.deep.equal([4, 4, 2]);
+    });
+
+    it(`${mode}: an answer to an inbox that no longer exists is reported on 'error' (RPCDeliveryError), not dropped silently`, async () => {
+      let release: () => void = () => undefined;
+      const gate = new Promise<void>((resolve) => (release = resolve));
+      const serverIo = new RedisStreamsIO({ url, stream: name, useConsumerGroup });
+      const server = new RPCChannel<{ wait(): Promise<string> }, Record<string, never>>(serverIo, { expose: { wait: async () => (await gate, 'done') } });
+      const clientIo = new RedisStreamsIO({ url, stream: name, useConsumerGroup });
+      const client = new RPCChannel<Record<string, never>, { wait(): Promise<string> }>(clientIo, { timeout: 1500 });
+      channels.push(server as RPCChannel<object, object>, client as RPCChannel<object, object>);
+      const serverErrors: Error[] = [];
+      server.on('error', (e) => serverErrors.push(e));
+      await Promise.all([serverIo.waitUntilReady(), clientIo.waitUntilReady()]);
+      raw = new Redis(url);
+      const call = client.getAPI().wait();
+      await waitFor(async () => (await raw!.xlen(name)) > 0);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      await raw.del(`{${name}}:inbox:${clientIo.getSessionId()}`);
+      release();
+
+      await waitFor(() => serverErrors.length > 0);
+      expect(serverErrors[0]).to.be.instanceOf(RPCDeliveryError);
+      expect(serverErrors[0]?.message).to.include('no longer exists').and.include(clientIo.getSessionId());
+      await expect(call).to.be.rejectedWith(RPCTimeoutError);
+      expect(serverIo.stats().sent, 'the dropped answer is not counted as sent').to.equal(0);
+      if (useConsumerGroup) expect(await raw.call('XPENDING', name, serverIo.getConsumerGroup())).to.deep.equal([0, null, null, null]);
     });
 
     it(`${mode}: calls made in separate ticks get entries of their own`, async () => {

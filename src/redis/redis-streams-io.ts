@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis';
-import { RPCInvalidArgumentError, RedisStreamsDestroyedError } from '../errors.js';
+import { RPCDeliveryError, RPCInvalidArgumentError, RedisStreamsDestroyedError } from '../errors.js';
 import type { IoCapabilities, IoInboundMessage, IoInterface, IoOutboundMessage, IoReceipt, IoStats } from '../io/io-interface.js';
 import { Signal, backoffMs, sleep } from './async-utils.js';
 import {
@@ -95,6 +95,10 @@ export class RedisStreamsIO implements IoInterface<RedisStreamsIOEvents> {
         sent: (n) => void (this.inbound.counters.sent += n),
         acked: (n) => void (this.inbound.counters.acked += n),
         failure: (cause, key, acking) => this.commandError(`XADD to "${key}"${acking ? ' + XACK' : ''}`, cause),
+        undelivered: (key, count) => {
+          const message = `${count} message(s) to "${key}" were dropped: that inbox no longer exists (its caller stopped, or the inbox expired after inboxTtlMs)`;
+          this.inbound.events.emit('error', new RPCDeliveryError(message, 1));
+        },
       },
     );
     // Issued now, before any write the caller makes on the same connection, so

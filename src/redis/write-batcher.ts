@@ -55,6 +55,8 @@ export interface WriteBatcherHost {
   acked(count: number): void;
   /** The library error an entry's promise rejects with, for a failed XADD (or XACK when `acking`). */
   failure(cause: unknown, key: string, acking: boolean): Error;
+  /** An inbox entry was not written because the inbox no longer exists (`NOMKSTREAM`). */
+  undelivered(key: string, count: number): void;
 }
 
 /**
@@ -169,7 +171,9 @@ export class WriteBatcher {
         e.reject(this.host.failure(err, e.key, e.ackIds.length > 0));
         return;
       }
-      this.host.sent(e.count);
+      // XADD NOMKSTREAM answers nil when the inbox is gone: its caller stopped or it expired.
+      if (results[i]?.[1] === null) this.host.undelivered(e.key, e.count);
+      else this.host.sent(e.count);
       e.resolve();
     });
   }
