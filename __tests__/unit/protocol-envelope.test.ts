@@ -1,7 +1,7 @@
 // The wire envelope on its own: `<header JSON>\n<payload>`, validated on decode.
 import { expect } from 'chai';
 import { PROTOCOL_VERSION, RPCProtocolError } from '../../src/index.js';
-import { MessageKind, decodeMessage, encodeMessage, type Header } from '../../src/protocol/envelope.js';
+import { MessageKind, decodeMessage, encodeAnswer, encodeMessage, encodeRequest, type Header } from '../../src/protocol/envelope.js';
 
 describe('protocol envelope', () => {
   const headers: Header[] = [
@@ -22,6 +22,20 @@ describe('protocol envelope', () => {
       expect(decoded.payload).to.equal(payload);
     });
   }
+
+  it('encodeAnswer and encodeRequest write the same bytes as encodeMessage, ids with quotes and unicode included', () => {
+    for (const id of ['p.0', 'a"b\\c\n', 'é☃\u2028', 'x'.repeat(128)]) {
+      for (const k of [MessageKind.Result, MessageKind.Error] as const) {
+        expect(encodeAnswer(k, id, '{"json":1}')).to.equal(encodeMessage({ v: 1, k, id }, '{"json":1}'));
+      }
+      const m = ['math', 'a"dd'];
+      const cb = [[1], [0, 'opts', 'on"Progress']];
+      expect(encodeRequest(id, JSON.stringify(m), 5, false, undefined, '[]')).to.equal(encodeMessage({ v: 1, k: MessageKind.Request, id, m, dl: 5 }, '[]'));
+      expect(encodeRequest(id, JSON.stringify(m), 5, true, undefined, '[]')).to.equal(encodeMessage({ v: 1, k: MessageKind.Request, id, m, dl: 5, n: 1 }, '[]'));
+      expect(encodeRequest(id, JSON.stringify(m), 5, false, cb, '[]')).to.equal(encodeMessage({ v: 1, k: MessageKind.Request, id, m, dl: 5, cb }, '[]'));
+      expect(decodeMessage(encodeAnswer(MessageKind.Result, id, 'p')).header).to.deep.equal({ v: 1, k: 'res', id });
+    }
+  });
 
   it('keeps an empty payload', () => {
     expect(decodeMessage(encodeMessage({ v: 1, k: MessageKind.Result, id: 'x' }, '')).payload).to.equal('');

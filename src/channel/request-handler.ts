@@ -6,7 +6,7 @@
  */
 import { RPCDeliveryError, RPCMethodNotFoundError, RPCProtocolError } from '../errors.js';
 import type { IoInboundMessage, IoInterface, IoOutboundMessage } from '../io/io-interface.js';
-import { MessageKind, encodeMessage, type RequestHeader } from '../protocol/envelope.js';
+import { MessageKind, encodeAnswer, encodeMessage, type RequestHeader } from '../protocol/envelope.js';
 import { serializeError } from '../protocol/error-codec.js';
 import { decodeValue, encodeValue, type Serializer } from '../protocol/serializer.js';
 import { injectCallbacks } from './callbacks.js';
@@ -149,7 +149,7 @@ export class RequestHandler {
       payload = encodeValue(this.host.serializer, serializeError(err), 'the error');
     }
     const out: IoOutboundMessage = {
-      data: encodeMessage({ v: 1, k, id: header.id }, payload),
+      data: encodeAnswer(k, header.id, payload),
       target: message.from,
       settles: message.receipt,
     };

@@ -2,7 +2,7 @@ import { nanoid } from 'nanoid';
 import { RPCChannelClosedError, RPCInvalidArgumentError, RPCProtocolError, RPCTimeoutError } from '../errors.js';
 import { emptyIoStats, type IoEvents, type IoInboundMessage, type IoInterface, type IoStats } from '../io/io-interface.js';
 import { TypedEmitter, defaultLogger, type Logger } from '../io/typed-emitter.js';
-import { MAX_METHOD_DEPTH, MessageKind, decodeMessage, encodeMessage, type CallbackHeader, type RequestHeader } from '../protocol/envelope.js';
+import { MAX_METHOD_DEPTH, MessageKind, decodeMessage, encodeRequest, type CallbackHeader, type RequestHeader } from '../protocol/envelope.js';
 import { deserializeError } from '../protocol/error-codec.js';
 import { decodeValue, encodeValue, resolveSerializer, type SerializationOption, type Serializer } from '../protocol/serializer.js';
 import { extractCallbacks } from './callbacks.js';
@@ -164,7 +164,7 @@ export class RPCChannel<Local extends object = Record<string, never>, Remote ext
    */
   getAPI(options: CallOptions = {}): RemoteAPI<Remote> {
     const timeoutMs = options.timeout === undefined ? this.timeoutMs : validateTimeout(options.timeout, 'timeout');
-    return this.proxy([], (path, args) => this.call(path, args, timeoutMs)) as RemoteAPI<Remote>;
+    return this.proxy([], (ref, args) => this.call(ref, args, timeoutMs)) as RemoteAPI<Remote>;
   }
 
   /**
@@ -174,7 +174,7 @@ export class RPCChannel<Local extends object = Record<string, never>, Remote ext
    * @returns A proxy: `await channel.notify().log('hi')`.
    */
   notify(): NotifyAPI<Remote> {
-    return this.proxy([], (path, args) => this.send(path, args)) as NotifyAPI<Remote>;
+    return this.proxy([], (ref, args) => this.send(ref, args)) as NotifyAPI<Remote>;
   }
 
   /** Counters of this channel and its IO. */
@@ -234,10 +234,12 @@ export class RPCChannel<Local extends object = Record<string, never>, Remote ext
     }
   }
 
-  private proxy(path: string[], invoke: (path: string[], args: unknown[]) => Promise<unknown>): unknown {
+  private proxy(path: string[], invoke: (ref: MethodRef, args: unknown[]) => Promise<unknown>): unknown {
     const children = new Map<string, unknown>();
     const target = function rpcProxy(): void {};
-    const apply = (_t: unknown, _this: unknown, args: unknown[]): Promise<unknown> => invoke(path, args);
+    // Everything a call needs to know about its method, worked out once per proxy node, not per call.
+    const ref: MethodRef = { path, method: path.join('.'), json: JSON.stringify(path), error: checkPath(path) };
+    const apply = (_t: unknown, _this: unknown, args: unknown[]): Promise<unknown> => invoke(ref, args);
     return new Proxy(target, {
       get: (_t, prop) => {
         // `then` must stay undefined so that awaiting a namespace does not call the
@@ -260,14 +262,13 @@ export class RPCChannel<Local extends object = Record<string, never>, Remote ext
     return this.idPrefix + (this.nextId++).toString(36);
   }
 
-  private async call(path: string[], rawArgs: unknown[], timeoutMs: number): Promise<unknown> {
+  private async call(ref: MethodRef, rawArgs: unknown[], timeoutMs: number): Promise<unknown> {
     if (this.destroyed) throw new RPCChannelClosedError('RPC channel is destroyed');
-    const pathError = checkPath(path);
-    if (pathError !== undefined) throw pathError;
-    const method = path.join('.');
+    if (ref.error !== undefined) throw ref.error;
+    const { method } = ref;
     const id = this.newId();
     const extracted = extractCallbacks(rawArgs);
-    const data = this.encodeRequest(id, path, extracted?.args ?? rawArgs, Date.now() + timeoutMs, false, extracted?.paths);
+    const data = this.encodeRequest(id, ref, extracted?.args ?? rawArgs, Date.now() + timeoutMs, false, extracted?.paths);
     this.counters.calls++;
     try {
       return await new Promise<unknown>((resolve, reject) => {
@@ -284,21 +285,19 @@ export class RPCChannel<Local extends object = Record<string, never>, Remote ext
     }
   }
 
-  private async send(path: string[], rawArgs: unknown[]): Promise<void> {
+  private async send(ref: MethodRef, rawArgs: unknown[]): Promise<void> {
     if (this.destroyed) throw new RPCChannelClosedError('RPC channel is destroyed');
-    const pathError = checkPath(path);
-    if (pathError !== undefined) throw pathError;
+    if (ref.error !== undefined) throw ref.error;
     if (extractCallbacks(rawArgs) !== undefined) {
       throw new RPCInvalidArgumentError('args', 'a notification cannot take callbacks (there is no call for them to belong to)');
     }
-    const data = this.encodeRequest(this.newId(), path, rawArgs, Date.now() + this.timeoutMs, true, undefined);
+    const data = this.encodeRequest(this.newId(), ref, rawArgs, Date.now() + this.timeoutMs, true, undefined);
     this.counters.calls++;
     await this.io.write({ data });
   }
 
-  private encodeRequest(id: string, path: string[], args: unknown[], dl: number, notify: boolean, cb: RequestHeader['cb']): string {
-    const header: RequestHeader = notify ? { v: 1, k: MessageKind.Request, id, m: path, dl, n: 1 } : cb === undefined ? { v: 1, k: MessageKind.Request, id, m: path, dl } : { v: 1, k: MessageKind.Request, id, m: path, dl, cb };
-    return encodeMessage(header, encodeValue(this.serializer, args, `arguments of "${path.join('.')}"`));
+  private encodeRequest(id: string, ref: MethodRef, args: unknown[], dl: number, notify: boolean, cb: RequestHeader['cb']): string {
+    return encodeRequest(id, ref.json, dl, notify, cb, encodeValue(this.serializer, args, () => `arguments of "${ref.method}"`));
   }
 
   private async readLoop(): Promise<void> {
@@ -351,7 +350,7 @@ export class RPCChannel<Local extends object = Record<string, never>, Remote ext
     }
     let value: unknown;
     try {
-      value = decodeValue(this.serializer, payload, ok ? `result of "${call.method}"` : `error of "${call.method}"`);
+      value = decodeValue(this.serializer, payload, () => `${ok ? 'result' : 'error'} of "${call.method}"`);
     } catch (err) {
       call.reject(err as Error);
       return;
@@ -383,6 +382,17 @@ export class RPCChannel<Local extends object = Record<string, never>, Remote ext
     if (this.destroyed && (error instanceof RPCChannelClosedError || error.name === 'RedisStreamsDestroyedError')) return;
     this.events.emit('error', error);
   }
+}
+
+/** A remote method as a proxy node knows it. */
+interface MethodRef {
+  readonly path: readonly string[];
+  /** The dotted name, for messages. */
+  readonly method: string;
+  /** `JSON.stringify(path)`, as the request header carries it. */
+  readonly json: string;
+  /** Why this path cannot be called, if it cannot. */
+  readonly error: RPCInvalidArgumentError | undefined;
 }
 
 /** Proxy members answered locally (never sent): see {@link RPCChannel.getAPI}. */

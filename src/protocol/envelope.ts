@@ -94,6 +94,23 @@ export function encodeMessage(header: Header, payload: string): string {
 }
 
 /**
+ * The same bytes as {@link encodeMessage} for an answer, without building and
+ * walking a header object (this runs once per call on each side).
+ */
+export function encodeAnswer(kind: typeof MessageKind.Result | typeof MessageKind.Error, id: string, payload: string): string {
+  return `{"v":1,"k":"${kind}","id":${JSON.stringify(id)}}\n${payload}`;
+}
+
+/**
+ * The same bytes as {@link encodeMessage} for a request. `methodJson` is
+ * `JSON.stringify(path)`, which the caller computes once per method.
+ */
+export function encodeRequest(id: string, methodJson: string, deadline: number, notify: boolean, cb: RequestHeader['cb'], payload: string): string {
+  const extra = (notify ? ',"n":1' : '') + (cb === undefined ? '' : `,"cb":${JSON.stringify(cb)}`);
+  return `{"v":1,"k":"req","id":${JSON.stringify(id)},"m":${methodJson},"dl":${deadline}${extra}}\n${payload}`;
+}
+
+/**
  * Splits and validates a message. The payload is left encoded so that, for
  * example, a late duplicate answer is dropped without parsing its body.
  *

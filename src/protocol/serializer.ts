@@ -111,20 +111,27 @@ export function resolveSerializer(option: SerializationOption | undefined): Seri
   throw new RPCInvalidArgumentError('serialization', `expected "superjson", "json" or a Serializer object, got ${JSON.stringify(option) ?? typeof option}`);
 }
 
+/** What a value is, for an error message; a function when building the text costs something (built only on failure). */
+export type ValueDescription = string | (() => string);
+
+function describe(what: ValueDescription): string {
+  return typeof what === 'string' ? what : what();
+}
+
 /** Encodes with `serializer`, wrapping failures in {@link RPCSerializationError}. */
-export function encodeValue(serializer: Serializer, value: unknown, what: string): string {
+export function encodeValue(serializer: Serializer, value: unknown, what: ValueDescription): string {
   try {
     return serializer.stringify(value);
   } catch (cause) {
-    throw new RPCSerializationError(`Cannot serialize ${what} with ${serializer.name}`, { cause });
+    throw new RPCSerializationError(`Cannot serialize ${describe(what)} with ${serializer.name}`, { cause });
   }
 }
 
 /** Decodes with `serializer`, wrapping failures in {@link RPCSerializationError}. */
-export function decodeValue(serializer: Serializer, text: string, what: string): unknown {
+export function decodeValue(serializer: Serializer, text: string, what: ValueDescription): unknown {
   try {
     return serializer.parse(text);
   } catch (cause) {
-    throw new RPCSerializationError(`Cannot deserialize ${what} with ${serializer.name}`, { cause });
+    throw new RPCSerializationError(`Cannot deserialize ${describe(what)} with ${serializer.name}`, { cause });
   }
 }
