@@ -50,11 +50,14 @@ describe('RedisStreamsIO coalesces the writes of one tick into one entry per str
     const useConsumerGroup = mode === 'load-balanced';
 
     it(`${mode}: 10 calls made in one tick travel as one request entry, their answers as one inbox entry`, async () => {
-      const { api, raw, inbox, client, serverIo } = await setup(useConsumerGroup);
+      const { api, raw, inbox, client, serverIo, clientIo } = await setup(useConsumerGroup);
       const results = await Promise.all(Array.from({ length: 10 }, (_, i) => api.echo(i)));
 
       expect(results).to.deep.equal([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
       expect(await messagesPerEntry(raw, name), 'request entries').to.deep.equal([10]);
+      const [entry] = await clientIo.getAllEntries();
+      expect(entry?.messages, 'getAllEntries() lists every message of the entry, in order').to.have.length(10);
+      expect(entry?.messages.map((m) => (JSON.parse(m.slice(m.indexOf('\n') + 1)) as { json: number[] }).json[0])).to.deep.equal([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
       expect(await messagesPerEntry(raw, inbox), 'answer entries in the inbox').to.deep.equal([10]);
       // Counters count messages, not entries.
       expect(client.stats().sent).to.equal(10);

@@ -147,6 +147,7 @@ describe('RedisStreamsIO options and stream helpers', function () {
       expect(info.groups).to.equal(0);
       expect(info.lastEntry?.id).to.match(/^\d+-\d+$/);
       expect(info.lastEntry?.fields).to.deep.equal({ f: writer.getSessionId(), d: 'three' });
+      expect(info.lastEntry?.messages).to.deep.equal(['three']);
 
       const g1 = io({ useConsumerGroup: true, consumerGroup: 'g1' });
       const g2 = io({ useConsumerGroup: true, consumerGroup: 'g2' });

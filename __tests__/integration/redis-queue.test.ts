@@ -130,6 +130,27 @@ describe('RedisStreamsIO bounded queue', function () {
     expect(burst).to.include({ ok: 1000, failed: 0, serverDropped: 0, clientDropped: 0 });
   });
 
+  it('group: an IO that serves and calls gets its answers while its blocking group read holds queue room', async () => {
+    // The group read reserves queue room for as long as XREADGROUP blocks; it must leave room for
+    // the answers the same IO's inbox reader takes, or the calls starve until they time out.
+    // A second worker answers some of the calls: those answers arrive while the first IO's group read blocks.
+    const other = new RPCChannel<{ double(n: number): number }, Record<string, never>>(new RedisStreamsIO({ url, stream: name, useConsumerGroup: true }), {
+      expose: { double: (n: number) => n * 2 },
+    });
+    const io = new RedisStreamsIO({ url, stream: name, useConsumerGroup: true });
+    const both = new RPCChannel<{ double(n: number): number }, { double(n: number): number }>(io, { expose: { double: (n: number) => n * 2 }, timeout: 4000 });
+    for (const c of [other, both] as RPCChannel<object, object>[]) {
+      c.on('error', (e) => unexpected.push(e));
+      channels.push(c);
+    }
+    const api = both.getAPI();
+    for (let round = 0; round < 5; round++) {
+      const results = await Promise.all(Array.from({ length: 100 }, (_, i) => api.double(i)));
+      expect(results).to.deep.equal(Array.from({ length: 100 }, (_, i) => i * 2));
+    }
+    expect(both.stats()).to.include({ calls: 500, timeouts: 0, dropped: 0 });
+  });
+
   it('group: a request is not acknowledged before it is handled (XPENDING shows it), then is', async () => {
     const gates = new Map<number, () => void>();
     let started = 0;

@@ -135,6 +135,8 @@ describe('RedisStreamsIO load-balanced mode with worker processes', function () 
       console.log(`      300 calls over worker pids: ${JSON.stringify(byPid)}`);
       expect(Object.keys(byPid).length, 'work spread over more than one worker').to.be.greaterThan(1);
       for (const pid of Object.keys(byPid)) expect(workers.map((w) => String(w.pid))).to.include(pid);
+      // A worker's "ran" line travels through its stdout pipe and can arrive after the answer travelled through Redis.
+      await waitFor(() => runsOf(workers, 'once').size >= 300, { message: 'workers did not report 300 runs' });
       const runs = runsOf(workers, 'once');
       expect(runs.size).to.equal(300);
       const twice = [...runs].filter(([, pids]) => pids.length !== 1);
@@ -174,6 +176,7 @@ describe('RedisStreamsIO load-balanced mode with worker processes', function () 
       console.log(`      worker+caller (pid ${process.pid}) got 200 replies from: ${JSON.stringify(byPid)}`);
       expect(both.stats().duplicates).to.equal(0);
       const elsewhere = results.filter((r) => r.pid !== process.pid).length;
+      await waitFor(() => runsOf(workers, 'both').size >= elsewhere, { message: 'workers did not report their runs' });
       expect(runsOf(workers, 'both').size).to.equal(elsewhere);
     });
 

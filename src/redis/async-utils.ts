@@ -49,3 +49,21 @@ export function backoffMs(attempt: number, baseMs = 50, maxMs = 2000): number {
   const ceiling = Math.min(maxMs, baseMs * 2 ** Math.min(attempt, 16));
   return Math.round(ceiling / 2 + Math.random() * (ceiling / 2));
 }
+
+/** `promise`, or `undefined` once `ms` have passed first (the timer does not keep the process alive). */
+export function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T | undefined> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => resolve(undefined), ms);
+    timer.unref();
+    promise.then(
+      (v) => {
+        clearTimeout(timer);
+        resolve(v);
+      },
+      (e: unknown) => {
+        clearTimeout(timer);
+        reject(e instanceof Error ? e : new Error(String(e)));
+      },
+    );
+  });
+}

@@ -60,3 +60,8 @@ export function isNoGroupError(err: unknown): boolean {
 export function isBusyGroupError(err: unknown): boolean {
   return err instanceof Error && err.message.startsWith('BUSYGROUP');
 }
+
+/** Whether `err` is already one of this library's errors (code `ERR_*`), to be reported as it is. */
+export function isLibraryError(err: unknown): err is Error {
+  return err instanceof Error && 'code' in err && typeof err.code === 'string' && err.code.startsWith('ERR_');
+}

@@ -9,6 +9,8 @@
  * @module
  */
 
+import type { StreamEntry } from './types.js';
+
 /** Field names of an entry. */
 export const Field = { From: 'f', Data: 'd', Control: 'x', Redelivered: 'r' } as const;
 
@@ -93,6 +95,17 @@ export function parseEntryList(list: unknown): RawEntry[] {
 function toStrings(values: unknown[]): string[] {
   for (const v of values) if (typeof v !== 'string') return values.map((x) => String(x));
   return values as string[];
+}
+
+/** An entry as `RedisStreamsIO.getAllEntries()` returns it. */
+export function toStreamEntry(id: string, fields: readonly string[]): StreamEntry {
+  const out: Record<string, string> = {};
+  const messages: string[] = [];
+  for (let i = 0; i + 1 < fields.length; i += 2) {
+    out[fields[i] as string] = fields[i + 1] as string;
+    if (fields[i] === Field.Data) messages.push(fields[i + 1] as string);
+  }
+  return { id, fields: out, messages };
 }
 
 /** Compares two stream ids (`ms-seq`). */

@@ -19,6 +19,9 @@ import type { ResolvedRedisStreamsOptions } from './options.js';
 /** Most entries one read asks for. */
 export const READ_BATCH = 128;
 
+/** Most queue room (in messages) one XREADGROUP reserves: up to 16 entries of 16 requests. */
+const MAX_RESERVATION = 256;
+
 /**
  * A read asks for at most room / {@link MAX_MESSAGES_PER_ENTRY} entries, so its
  * messages fit the room reserved, except that it always asks for at least one
@@ -135,7 +138,10 @@ export class GroupConsumer {
     const { inbound, opts } = this.host;
     for (;;) {
       if (inbound.closed) return 0;
-      const limit = Math.min(READ_BATCH * MAX_MESSAGES_PER_ENTRY, opts.maxQueueSize - this.inflightMessages);
+      // At most half the queue: the reservation is held while XREADGROUP blocks,
+      // and the inbox reader of an IO that also calls needs room for its answers.
+      const share = Math.max(1, Math.min(MAX_RESERVATION, Math.floor(opts.maxQueueSize / 2)));
+      const limit = Math.min(share, opts.maxQueueSize - this.inflightMessages);
       const granted = inbound.queue.reserve(Math.max(0, limit));
       if (granted > 0) return granted;
       // Wait for what is actually missing: an in-flight slot or queue room.

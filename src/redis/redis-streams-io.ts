@@ -1,20 +1,21 @@
-import type { Redis } from 'ioredis';
 import { RPCDeliveryError, RPCInvalidArgumentError, RedisStreamsDestroyedError } from '../errors.js';
 import type { IoCapabilities, IoInboundMessage, IoInterface, IoOutboundMessage, IoReceipt, IoStats } from '../io/io-interface.js';
-import { Signal, backoffMs, sleep } from './async-utils.js';
+import { Signal, backoffMs, sleep, withTimeout } from './async-utils.js';
 import {
   connectionError,
   createBlockingConnection,
   createCommandConnection,
   isBusyGroupError,
+  isLibraryError,
   isNoGroupError,
   type RedisConnection,
 } from './connection.js';
-import { Control, Field, MAX_MESSAGES_PER_ENTRY, parseEntryList, parseReadReply, type ParsedEntry } from './entries.js';
-import { GroupConsumer, READ_BATCH } from './group-consumer.js';
+import { Control, Field, parseEntryList, toStreamEntry } from './entries.js';
+import { GroupConsumer } from './group-consumer.js';
 import { Inbound } from './inbound.js';
 import { streamKeys, type StreamKeys } from './keys.js';
 import { resolveOptions, type RedisStreamsIOOptions, type ResolvedRedisStreamsOptions } from './options.js';
+import { StreamReaders } from './stream-readers.js';
 import { WriteBatcher } from './write-batcher.js';
 import type { RedisStreamsIOEvents, StreamEntry, StreamInfo } from './types.js';
 
@@ -59,9 +60,7 @@ export class RedisStreamsIO implements IoInterface<RedisStreamsIOEvents> {
   private resolveStopped: (value: false) => void = () => undefined;
   /** Resolves `false` on destroy, so nothing waits on `ready` past it (Redis may be down). */
   private readonly stopped = new Promise<false>((resolve) => (this.resolveStopped = resolve));
-  private lastStreamId = '0-0';
-  private lastInboxId = '0-0';
-  private inboxReadSinceTrim = 0;
+  private readonly streams: StreamReaders;
   private serving = false;
   private destroying: Promise<void> | undefined;
   private commandDown = false;
@@ -84,6 +83,15 @@ export class RedisStreamsIO implements IoInterface<RedisStreamsIOEvents> {
     this.ownsCmd = o.client === undefined;
     this.cmd = o.client ?? createCommandConnection(o.url, o.redisOptions);
     this.watchConnection(this.cmd, 'command');
+    this.streams = new StreamReaders({
+      cmd: this.cmd,
+      inbound: this.inbound,
+      stream: this.keys.stream,
+      inboxKey: this.inboxKey,
+      sessionId: o.sessionId,
+      blockTimeout: o.blockTimeout,
+      reportBackground: (err) => this.reportBackground(err),
+    });
     this.group = o.useConsumerGroup
       ? new GroupConsumer({ cmd: this.cmd, opts: o, keys: this.keys, inbound: this.inbound, reportBackground: (err) => this.reportBackground(err) })
       : undefined;
@@ -104,7 +112,7 @@ export class RedisStreamsIO implements IoInterface<RedisStreamsIOEvents> {
     // Issued now, before any write the caller makes on the same connection, so
     // the inbox and the group exist before the first request can be answered.
     this.ready = this.setUp();
-    this.loops.push(this.readLoop(this.newReader(), (reader) => this.readInboxOnce(reader)));
+    this.loops.push(this.readLoop(this.newReader(), (reader) => this.streams.readInboxOnce(reader)));
     this.every(Math.floor(o.inboxTtlMs / 3), () => this.heartbeat());
   }
 
@@ -207,7 +215,7 @@ export class RedisStreamsIO implements IoInterface<RedisStreamsIOEvents> {
     // without interrupting the inbox reader's blocking XREAD.
     const group = this.group;
     if (group === undefined) {
-      this.loops.push(this.readLoop(this.newReader(), (reader) => this.readBroadcastOnce(reader)));
+      this.loops.push(this.readLoop(this.newReader(), (reader) => this.streams.readBroadcastOnce(reader)));
       return;
     }
     this.loops.push(this.readLoop(this.newReader(), (reader) => group.readOnce(reader)));
@@ -292,8 +300,6 @@ export class RedisStreamsIO implements IoInterface<RedisStreamsIOEvents> {
       this.failCommand(action, err);
     }
   }
-
-  private readonly countSent = (): void => void this.inbound.counters.sent++;
 
   /** Throws a failed command's error as the library's: destroyed, or a connection error. */
   private failCommand(action: string, err: unknown): never {
@@ -385,7 +391,7 @@ export class RedisStreamsIO implements IoInterface<RedisStreamsIOEvents> {
     if (exists === 0) {
       pending.push(
         this.cmd.xadd(this.inboxKey, '*', Field.From, this.id, Field.Control, Control.Open).then((id) => {
-          if (first && typeof id === 'string') this.lastInboxId = id;
+          if (first && typeof id === 'string') this.streams.inboxPosition = id;
         }),
         this.cmd.pexpire(this.inboxKey, o.inboxTtlMs),
       );
@@ -397,7 +403,7 @@ export class RedisStreamsIO implements IoInterface<RedisStreamsIOEvents> {
     } else if (first) {
       pending.push(
         this.cmd.xrevrange(this.keys.stream, '+', '-', 'COUNT', 1).then((last) => {
-          this.lastStreamId = parseEntryList(last)[0]?.id ?? '0-0';
+          this.streams.streamPosition = parseEntryList(last)[0]?.id ?? '0-0';
         }),
       );
     }
@@ -416,13 +422,7 @@ export class RedisStreamsIO implements IoInterface<RedisStreamsIOEvents> {
     if (!(await this.whenReady())) return;
     const alive = await this.cmd.pexpire(this.inboxKey, this.opts.inboxTtlMs);
     if (alive === 0) await this.ensureTopology();
-    await this.trimInbox();
-  }
-
-  private async trimInbox(): Promise<void> {
-    this.inboxReadSinceTrim = 0;
-    // Entries below the last one read are consumed; MINID keeps the inbox short for long-lived callers.
-    await this.cmd.xtrim(this.inboxKey, 'MINID', '~', this.lastInboxId);
+    await this.streams.trimInbox();
   }
 
   /**
@@ -445,76 +445,4 @@ export class RedisStreamsIO implements IoInterface<RedisStreamsIOEvents> {
       }
     }
   }
-
-  /**
-   * One blocking XREAD of this endpoint's inbox. XREAD consumes nothing, so no
-   * queue room is held while it blocks: entries beyond the room left are
-   * simply read again next time.
-   */
-  private async readInboxOnce(reader: RedisConnection): Promise<void> {
-    await this.inbound.waitForRoom();
-    if (this.inbound.closed) return;
-    const reply = await (reader as Redis).xread('COUNT', READ_BATCH, 'BLOCK', this.opts.blockTimeout, 'STREAMS', this.inboxKey, this.lastInboxId);
-    const entries = parseReadReply(reply).get(this.inboxKey);
-    const last = this.inbound.acceptWhileRoom(entries, (e) => this.acceptReply(e));
-    if (last === undefined) return;
-    this.lastInboxId = last;
-    this.inboxReadSinceTrim += entries?.length ?? 0;
-    if (this.inboxReadSinceTrim >= 1000) this.trimInbox().catch((err: unknown) => this.reportBackground(err));
-  }
-
-  /** One blocking XREAD of the request stream, for a serving broadcast peer. */
-  private async readBroadcastOnce(reader: RedisConnection): Promise<void> {
-    await this.inbound.waitForRoom();
-    if (this.inbound.closed) return;
-    const { stream } = this.keys;
-    const reply = await (reader as Redis).xread('COUNT', READ_BATCH, 'BLOCK', this.opts.blockTimeout, 'STREAMS', stream, this.lastStreamId);
-    this.lastStreamId = this.inbound.acceptWhileRoom(parseReadReply(reply).get(stream), (e) => this.acceptBroadcast(e)) ?? this.lastStreamId;
-  }
-
-  private acceptBroadcast(entry: ParsedEntry): void {
-    if (entry.type === 'malformed') return this.inbound.reportMalformed(entry);
-    if (entry.from === this.id) return;
-    if (entry.type === 'control') {
-      if (entry.control === Control.Bye) this.inbound.events.emit('peer-destroyed', entry.from);
-      return;
-    }
-    for (const data of entry.data) this.inbound.push({ data, from: entry.from, id: entry.id }, ENTRY_SLACK);
-  }
-
-  private acceptReply(entry: ParsedEntry): void {
-    if (entry.type === 'malformed') return this.inbound.reportMalformed(entry);
-    if (entry.type === 'control') return;
-    for (const data of entry.data) this.inbound.push({ data, from: entry.from, id: entry.id }, ENTRY_SLACK);
-  }
-}
-
-/** Entries are taken whole once there is room: see {@link Inbound.acceptWhileRoom}. */
-const ENTRY_SLACK = MAX_MESSAGES_PER_ENTRY - 1;
-
-function isLibraryError(err: unknown): err is Error {
-  return err instanceof Error && 'code' in err && typeof err.code === 'string' && err.code.startsWith('ERR_');
-}
-
-function toStreamEntry(id: string, fields: readonly string[]): StreamEntry {
-  const out: Record<string, string> = {};
-  for (let i = 0; i + 1 < fields.length; i += 2) out[fields[i] as string] = fields[i + 1] as string;
-  return { id, fields: out };
-}
-
-function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T | undefined> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => resolve(undefined), ms);
-    timer.unref();
-    promise.then(
-      (v) => {
-        clearTimeout(timer);
-        resolve(v);
-      },
-      (e: unknown) => {
-        clearTimeout(timer);
-        reject(e instanceof Error ? e : new Error(String(e)));
-      },
-    );
-  });
 }

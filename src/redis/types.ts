@@ -31,6 +31,8 @@ export interface StreamInfo {
 export interface StreamEntry {
   /** The entry id, `<ms>-<seq>`. */
   id: string;
-  /** Field names to values. */
+  /** Field names to values. A repeated field keeps its last value: see {@link StreamEntry.messages}. */
   fields: Record<string, string>;
+  /** Every message (`d` field) of the entry, in order: writes of one tick share an entry. */
+  messages: string[];
 }
