@@ -49,6 +49,15 @@ describe('RedisStreamsIO coalesces the writes of one tick into one entry per str
   for (const mode of ['broadcast', 'load-balanced'] as const) {
     const useConsumerGroup = mode === 'load-balanced';
 
+    /** A caller of a string echo on the same stream (the server of `setup` echoes numbers, and any value). */
+    async function setupBig() {
+      const io = new RedisStreamsIO({ url, stream: name, useConsumerGroup });
+      const client = new RPCChannel<Record<string, never>, { echo(s: string): string }>(io, { timeout: 10_000 });
+      channels.push(client as RPCChannel<object, object>);
+      await io.waitUntilReady();
+      return { api: client.getAPI() };
+    }
+
     it(`${mode}: 10 calls made in one tick travel as one request entry, their answers as one inbox entry`, async () => {
       const { api, raw, inbox, client, serverIo, clientIo } = await setup(useConsumerGroup);
       const results = await Promise.all(Array.from({ length: 10 }, (_, i) => api.echo(i)));
@@ -119,10 +128,39 @@ describe('RedisStreamsIO coalesces the writes of one tick into one entry per str
       if (useConsumerGroup) expect(await raw.call('XPENDING', name, serverIo.getConsumerGroup())).to.deep.equal([0, null, null, null]);
     });
 
+    it(`${mode}: messages past 256 K characters start a new entry (two 150 K echoes of one tick: two entries)`, async () => {
+      const { raw } = await setup(useConsumerGroup);
+      const big = await setupBig();
+      const payload = 'x'.repeat(150_000);
+      expect(await Promise.all([big.api.echo(payload), big.api.echo(payload)])).to.deep.equal([payload, payload]);
+      expect(await messagesPerEntry(raw, name)).to.deep.equal([1, 1]);
+    });
+
     it(`${mode}: calls made in separate ticks get entries of their own`, async () => {
       const { api, raw } = await setup(useConsumerGroup);
       for (let i = 0; i < 3; i++) expect(await api.echo(i)).to.equal(i);
       expect(await messagesPerEntry(raw, name)).to.deep.equal([1, 1, 1]);
     });
   }
+
+  it('load-balanced: notifications handled in one tick are acknowledged with one XACK', async () => {
+    // 20 notifications in entries of their own, waiting before the worker starts: it reads 16
+    // entries, then 4, and acknowledges each read's notifications together.
+    const clientIo = new RedisStreamsIO({ url, stream: name, useConsumerGroup: true, writeBatchSize: 1 });
+    const client = new RPCChannel<Record<string, never>, { tick(): void }>(clientIo);
+    channels.push(client as RPCChannel<object, object>);
+    const notify = client.notify();
+    await Promise.all(Array.from({ length: 20 }, () => notify.tick()));
+    raw = new Redis(url);
+    const xacks = async (): Promise<number> => Number(/cmdstat_xack:calls=(\d+)/.exec(await raw!.info('commandstats'))?.[1] ?? 0);
+    const before = await xacks();
+
+    let ticks = 0;
+    const serverIo = new RedisStreamsIO({ url, stream: name, useConsumerGroup: true });
+    channels.push(new RPCChannel<{ tick(): void }, Record<string, never>>(serverIo, { expose: { tick: () => void ticks++ } }) as RPCChannel<object, object>);
+    await waitFor(() => ticks === 20);
+    await waitFor(async () => ((await raw!.xpending(name, serverIo.getConsumerGroup())) as [number])[0] === 0, { message: 'notifications were not acknowledged' });
+    expect(await xacks(), 'XACK commands for 20 notifications read in 2 reads').to.equal(before + 2);
+    expect(serverIo.stats().acked).to.equal(20);
+  });
 });

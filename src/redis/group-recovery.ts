@@ -105,9 +105,9 @@ export class GroupRecovery {
     for (const data of entry.data) tx.xadd(stream, '*', Field.From, entry.from, Field.Redelivered, String(spent), Field.Data, data);
     tx.xack(stream, group, entry.id);
     const result = await tx.exec();
-    const failed = result?.find((r) => r[0] !== null);
     if (result === null) throw new Error('MULTI aborted');
-    if (failed?.[0]) throw failed[0];
+    const failed = result.find((r) => r[0] !== null)?.[0];
+    if (failed) throw failed;
   }
 
   /** Moves a request to the dead-letter stream and acknowledges it, atomically. */

@@ -102,15 +102,14 @@ export class RedisStreamsIO implements IoInterface<RedisStreamsIOEvents> {
       {
         sent: (n) => void (this.inbound.counters.sent += n),
         acked: (n) => void (this.inbound.counters.acked += n),
-        failure: (cause, key, acking) => this.commandError(`XADD to "${key}"${acking ? ' + XACK' : ''}`, cause),
+        failure: (cause, action) => this.commandError(action, cause),
         undelivered: (key, count) => {
           const message = `${count} message(s) to "${key}" were dropped: that inbox no longer exists (its caller stopped, or the inbox expired after inboxTtlMs)`;
           this.inbound.events.emit('error', new RPCDeliveryError(message, 1));
         },
       },
     );
-    // Issued now, before any write the caller makes on the same connection, so
-    // the inbox and the group exist before the first request can be answered.
+    // Writes are held until this has created the inbox and the group (see WriteBatcher).
     this.ready = this.setUp();
     this.loops.push(this.readLoop(this.newReader(), (reader) => this.streams.readInboxOnce(reader)));
     this.every(Math.floor(o.inboxTtlMs / 3), () => this.heartbeat());
@@ -189,7 +188,8 @@ export class RedisStreamsIO implements IoInterface<RedisStreamsIOEvents> {
     // entry (up to writeBatchSize), and its promise: one XADD instead of
     // one per message, for the caller, the worker and Redis.
     if (this.inbound.closed) return Promise.reject(new RedisStreamsDestroyedError('write'));
-    if (this.setUpFailure !== undefined && this.writes.isHeld) return Promise.reject(connectionError('write (the IO could not create its inbox)', this.setUpFailure));
+    // Set only while set-up keeps failing: nothing has been sent yet.
+    if (this.setUpFailure !== undefined) return Promise.reject(connectionError('write (the IO could not create its inbox)', this.setUpFailure));
     const { data, target, settles } = message;
     if (target !== undefined) {
       let ackId = this.group === undefined ? undefined : settles?.id;
@@ -204,8 +204,8 @@ export class RedisStreamsIO implements IoInterface<RedisStreamsIOEvents> {
     if (this.group === undefined) return;
     if (!this.group.release(receipt.id)) return;
     this.assertUsable('ack');
-    await this.command('XACK', () => this.cmd.xack(this.keys.stream, this.opts.consumerGroup, receipt.id));
-    this.inbound.counters.acked++;
+    // Through the batcher: after any answer of the same entry queued before it, and one XACK per tick.
+    await this.writes.ack(receipt.id);
   }
 
   acceptRequests(): void {

@@ -1,9 +1,10 @@
 /**
  * Coalesces the writes issued in one tick. Messages bound for the same stream
  * share one entry (several `d` fields, in order), and every entry of the tick
- * goes out in one round trip. When answers settle load-balanced requests, the
- * XACK of those requests commits with the answers in one MULTI; otherwise a
- * plain pipeline keeps the order for a third of the Redis commands.
+ * goes out in one round trip. Every acknowledgement of the tick (requests
+ * answered, notifications handled) goes into one XACK; when answers settle
+ * requests, that XACK commits with them in one MULTI, otherwise a plain
+ * pipeline keeps the order for a third of the Redis commands.
  *
  * Order holds per stream: a callback invocation always reaches its caller
  * before the answer of the same call.
@@ -14,13 +15,31 @@ import type { RedisConnection } from './connection.js';
 import { Field } from './entries.js';
 
 /**
- * Characters (UTF-16 units) after which an entry takes no more messages: big
- * payloads get entries of their own instead of one huge entry.
+ * Characters (UTF-16 units) an entry may carry before a further message goes
+ * to the next entry: big payloads get entries of their own instead of one huge
+ * entry. One message larger than this still fits, alone.
  */
 const ENTRY_SOFT_LIMIT_CHARS = 256 * 1024;
 
+/** A promise with its settle functions, shared by everything one command settles. */
+interface Deferred {
+  readonly done: Promise<void>;
+  readonly resolve: () => void;
+  readonly reject: (error: unknown) => void;
+}
+
+function deferred(): Deferred {
+  let resolve: () => void = () => undefined;
+  let reject: (error: unknown) => void = () => undefined;
+  const done = new Promise<void>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  return { done, resolve, reject };
+}
+
 /** One entry being filled in the current tick. */
-interface OpenEntry {
+interface OpenEntry extends Deferred {
   readonly key: string;
   /** Arguments between the key and the id: `NOMKSTREAM`, or `MAXLEN ~ n`. */
   readonly options: readonly (string | number)[];
@@ -30,9 +49,11 @@ interface OpenEntry {
   chars: number;
   /** Requests (entry ids) acknowledged in the same MULTI as this entry. */
   readonly ackIds: string[];
-  readonly done: Promise<void>;
-  readonly resolve: () => void;
-  readonly reject: (error: unknown) => void;
+}
+
+/** Acknowledgements of the tick that ride with no answer (notifications). */
+interface PendingAcks extends Deferred {
+  readonly ids: string[];
 }
 
 /** Where and as whom entries are written. */
@@ -53,8 +74,8 @@ export interface WriteBatcherHost {
   sent(count: number): void;
   /** Requests acknowledged. */
   acked(count: number): void;
-  /** The library error an entry's promise rejects with, for a failed XADD (or XACK when `acking`). */
-  failure(cause: unknown, key: string, acking: boolean): Error;
+  /** The library error a promise rejects with when `action` (e.g. `XADD to "key"`) failed. */
+  failure(cause: unknown, action: string): Error;
   /** An inbox entry was not written because the inbox no longer exists (`NOMKSTREAM`). */
   undelivered(key: string, count: number): void;
 }
@@ -69,6 +90,7 @@ export interface WriteBatcherHost {
 export class WriteBatcher {
   private entries: OpenEntry[] = [];
   private readonly open = new Map<string, OpenEntry>();
+  private acks: PendingAcks | undefined;
   private scheduled = false;
   private held = true;
 
@@ -89,23 +111,30 @@ export class WriteBatcher {
    */
   write(key: string, options: readonly (string | number)[], data: string, ackId?: string): Promise<void> {
     let entry = this.open.get(key);
-    if (entry === undefined || entry.options !== options) entry = this.startEntry(key, options);
+    // A message that would take a started entry past the size limit starts the next one.
+    if (entry === undefined || entry.options !== options || entry.chars + data.length > ENTRY_SOFT_LIMIT_CHARS) entry = this.startEntry(key, options);
     entry.fields.push(Field.Data, data);
     entry.count++;
     entry.chars += data.length;
     if (ackId !== undefined) entry.ackIds.push(ackId);
-    if (entry.count >= this.config.maxPerEntry || entry.chars >= ENTRY_SOFT_LIMIT_CHARS) this.open.delete(key);
+    if (entry.count >= this.config.maxPerEntry) this.open.delete(key);
     return entry.done;
   }
 
+  /**
+   * Acknowledges a request handled without an answer (a notification) in the
+   * XACK of the next flush, after any answer queued before it. The promise is
+   * shared by every acknowledgement of that flush.
+   */
+  ack(id: string): Promise<void> {
+    this.acks ??= { ...deferred(), ids: [] };
+    this.acks.ids.push(id);
+    this.schedule();
+    return this.acks.done;
+  }
+
   private startEntry(key: string, options: readonly (string | number)[]): OpenEntry {
-    let resolve: () => void = () => undefined;
-    let reject: (error: unknown) => void = () => undefined;
-    const done = new Promise<void>((res, rej) => {
-      resolve = res;
-      reject = rej;
-    });
-    const entry: OpenEntry = { key, options, fields: [Field.From, this.config.sessionId], count: 0, chars: 0, ackIds: [], done, resolve, reject };
+    const entry: OpenEntry = { key, options, fields: [Field.From, this.config.sessionId], count: 0, chars: 0, ackIds: [], ...deferred() };
     this.entries.push(entry);
     this.open.set(key, entry);
     this.schedule();
@@ -118,57 +147,69 @@ export class WriteBatcher {
     this.schedule();
   }
 
-  /** Rejects every entry written while held (set-up failed, or the IO is closing); the batcher stays held. */
+  /** Rejects everything queued while held (set-up failed, or the IO is closing); the batcher stays held. */
   failHeld(cause: unknown): void {
     if (!this.held) return;
-    const batch = this.entries;
-    this.entries = [];
-    this.open.clear();
-    for (const e of batch) e.reject(this.host.failure(cause, e.key, e.ackIds.length > 0));
-  }
-
-  /** Whether writes are still held (the IO is not set up yet). */
-  get isHeld(): boolean {
-    return this.held;
+    const { batch, acks } = this.take();
+    this.fail(batch, acks, cause);
   }
 
   private schedule(): void {
-    if (this.scheduled || this.held || this.entries.length === 0) return;
+    if (this.scheduled || this.held || (this.entries.length === 0 && this.acks === undefined)) return;
     this.scheduled = true;
     process.nextTick(() => this.flush());
   }
 
+  private take(): { batch: OpenEntry[]; acks: PendingAcks | undefined } {
+    const batch = this.entries;
+    const acks = this.acks;
+    this.entries = [];
+    this.acks = undefined;
+    this.open.clear();
+    return { batch, acks };
+  }
+
   private flush(): void {
     this.scheduled = false;
-    const batch = this.entries;
-    this.entries = [];
-    this.open.clear();
+    const { batch, acks } = this.take();
     const { stream, group } = this.config;
-    const ackIds = group === undefined ? [] : batch.flatMap((e) => e.ackIds);
-    // MULTI only when an XACK must commit with the answers.
-    const tx = ackIds.length > 0 ? this.redis.multi() : this.redis.pipeline();
+    const ackIds = group === undefined ? [] : [...batch.flatMap((e) => e.ackIds), ...(acks?.ids ?? [])];
+    // MULTI only when an XACK must commit with answers.
+    const tx = batch.some((e) => e.ackIds.length > 0) ? this.redis.multi() : this.redis.pipeline();
     for (const e of batch) tx.xadd(e.key, ...e.options, '*', ...e.fields);
     if (ackIds.length > 0 && group !== undefined) tx.xack(stream, group, ...ackIds);
     tx.exec().then(
-      (results) => this.settle(batch, results, ackIds.length),
-      (err: unknown) => {
-        for (const e of batch) e.reject(this.host.failure(err, e.key, e.ackIds.length > 0));
-      },
+      (results) => this.settle(batch, acks, results, ackIds.length),
+      (err: unknown) => this.fail(batch, acks, err),
     );
   }
 
-  private settle(batch: OpenEntry[], results: [Error | null, unknown][] | null, acks: number): void {
+  private fail(batch: readonly OpenEntry[], acks: PendingAcks | undefined, cause: unknown): void {
+    for (const e of batch) e.reject(this.host.failure(cause, this.entryAction(e)));
+    acks?.reject(this.host.failure(cause, this.ackAction()));
+  }
+
+  private entryAction(e: OpenEntry): string {
+    return `XADD to "${e.key}"${e.ackIds.length > 0 ? ' + XACK' : ''}`;
+  }
+
+  private ackAction(): string {
+    return `XACK on "${this.config.stream}"`;
+  }
+
+  private settle(batch: OpenEntry[], acks: PendingAcks | undefined, results: [Error | null, unknown][] | null, ackCount: number): void {
     if (results === null) {
-      const aborted = new Error('MULTI aborted');
-      for (const e of batch) e.reject(this.host.failure(aborted, e.key, e.ackIds.length > 0));
+      this.fail(batch, acks, new Error('MULTI aborted'));
       return;
     }
-    const ackError = acks > 0 ? results[batch.length]?.[0] : null;
-    if (acks > 0 && !ackError) this.host.acked(acks);
+    const ackError = ackCount > 0 ? results[batch.length]?.[0] : null;
+    if (ackCount > 0 && !ackError) this.host.acked(ackCount);
+    if (ackError) acks?.reject(this.host.failure(ackError, this.ackAction()));
+    else acks?.resolve();
     batch.forEach((e, i) => {
       const err = results[i]?.[0] ?? (e.ackIds.length > 0 ? ackError : null);
       if (err) {
-        e.reject(this.host.failure(err, e.key, e.ackIds.length > 0));
+        e.reject(this.host.failure(err, this.entryAction(e)));
         return;
       }
       // XADD NOMKSTREAM answers nil when the inbox is gone: its caller stopped or it expired.
