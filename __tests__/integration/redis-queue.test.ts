@@ -151,6 +151,30 @@ describe('RedisStreamsIO bounded queue', function () {
     expect(both.stats()).to.include({ calls: 500, timeouts: 0, dropped: 0 });
   });
 
+  it('group: requests answered out of a batch free their in-flight slots before the batch\'s slow request ends', async () => {
+    let release: () => void = () => undefined;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const api = { job: async (n: number) => (n === 0 ? (await gate, n) : n) };
+    const workerIo = new RedisStreamsIO({ url, stream: name, useConsumerGroup: true, maxQueueSize: 2 });
+    const worker = new RPCChannel<typeof api, Record<string, never>>(workerIo, { expose: api });
+    const client = new RPCChannel<Record<string, never>, typeof api>(new RedisStreamsIO({ url, stream: name, useConsumerGroup: true }), { timeout: 10_000 });
+    for (const c of [worker, client] as RPCChannel<object, object>[]) {
+      c.on('error', (e) => unexpected.push(e));
+      channels.push(c);
+    }
+    await workerIo.waitUntilReady();
+    const order: string[] = [];
+    const remote = client.getAPI();
+    // One tick: one entry of 4 requests on a worker that holds 2 at once; request 0 waits for the gate.
+    const batch = [0, 1, 2, 3].map((n) => remote.job(n).then((v) => void order.push(`batch ${v}`)));
+    await waitFor(() => order.length === 3);
+    // A later request fits the slots the 3 answered requests freed, while request 0 still runs.
+    await remote.job(4).then((v) => void order.push(`later ${v}`));
+    release();
+    await Promise.all(batch);
+    expect(order).to.deep.equal(['batch 1', 'batch 2', 'batch 3', 'later 4', 'batch 0']);
+  });
+
   it('group: a request is not acknowledged before it is handled (XPENDING shows it), then is', async () => {
     const gates = new Map<number, () => void>();
     let started = 0;

@@ -80,12 +80,13 @@ export class GroupConsumer {
     const open = this.inflight.get(entryId);
     if (open === undefined) return true;
     this.inflightMessages--;
+    // Every settled message frees an in-flight slot, whether or not its entry is done.
+    this.released.notify();
     if (open > 1) {
       this.inflight.set(entryId, open - 1);
       return false;
     }
     this.inflight.delete(entryId);
-    this.released.notify();
     return true;
   }
 
