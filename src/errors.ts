@@ -15,6 +15,7 @@ export type RPCErrorCode =
   | 'ERR_RPC_INVALID_ARGUMENT'
   | 'ERR_RPC_QUEUE_OVERFLOW'
   | 'ERR_RPC_SERIALIZATION'
+  | 'ERR_RPC_PAYLOAD_TOO_LARGE'
   | 'ERR_REDIS_CONNECTION'
   | 'ERR_REDIS_DESTROYED';
 
@@ -117,7 +118,7 @@ export class RPCDeliveryError extends RPCError {
   }
 }
 
-/** An option or argument is invalid. The message names it. */
+/** An option or argument is invalid (or an option is unknown). The message names it and says what is accepted. */
 export class RPCInvalidArgumentError extends RPCError {
   readonly code = 'ERR_RPC_INVALID_ARGUMENT' as const;
   /** Name of the offending option or argument. */
@@ -128,7 +129,7 @@ export class RPCInvalidArgumentError extends RPCError {
    * @param message - What is wrong and what is accepted.
    */
   constructor(argument: string, message: string, options?: RPCErrorOptions) {
-    super(`Invalid option "${argument}": ${message}`, options);
+    super(`Invalid "${argument}": ${message}`, options);
     this.argument = argument;
   }
 }
@@ -154,6 +155,29 @@ export class RPCSerializationError extends RPCError {
   readonly code = 'ERR_RPC_SERIALIZATION' as const;
 }
 
+/**
+ * A message was larger than `maxMessageBytes`: refused before it was written,
+ * or, on arrival, before it was parsed.
+ */
+export class RPCPayloadTooLargeError extends RPCError {
+  readonly code = 'ERR_RPC_PAYLOAD_TOO_LARGE' as const;
+  /** Size of the message in UTF-8 bytes. */
+  readonly bytes: number;
+  /** The `maxMessageBytes` limit that was exceeded. */
+  readonly limit: number;
+
+  /**
+   * @param what - What was too large, e.g. `arguments of "math.add"`.
+   * @param bytes - Its size in bytes.
+   * @param limit - The limit in force.
+   */
+  constructor(what: string, bytes: number, limit: number, options?: RPCErrorOptions) {
+    super(`Message too large: ${what} is ${bytes} bytes, more than maxMessageBytes (${limit}); send less, or raise "maxMessageBytes" on both sides`, options);
+    this.bytes = bytes;
+    this.limit = limit;
+  }
+}
+
 /** Redis could not be reached, or a Redis command failed. The ioredis error is the `cause`. */
 export class RedisStreamsConnectionError extends RPCError {
   readonly code = 'ERR_REDIS_CONNECTION' as const;
@@ -172,4 +196,20 @@ export class RedisStreamsDestroyedError extends RPCError {
   constructor(operation: string, options?: RPCErrorOptions) {
     super(`Redis Streams adapter has been destroyed (cannot ${operation})`, options);
   }
+}
+
+/**
+ * `value` when it is an Error, else an Error describing it: one place instead
+ * of `err as Error` casts (JavaScript can throw anything). Never throws.
+ */
+export function toError(value: unknown): Error {
+  if (value instanceof Error) return value;
+  if (typeof value === 'string') return new Error(value);
+  let text: string;
+  try {
+    text = JSON.stringify(value) ?? String(value);
+  } catch {
+    text = `a value of type ${typeof value}`;
+  }
+  return new Error(`Non-error value thrown: ${text}`, { cause: value });
 }

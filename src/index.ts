@@ -4,7 +4,7 @@
  * @packageDocumentation
  */
 export { RPCChannel, DEFAULT_CHANNEL_OPTIONS } from './channel/rpc-channel.js';
-export type { RPCChannelOptions, RPCChannelEvents, RPCStats } from './channel/rpc-channel.js';
+export type { RPCChannelOptions, RPCChannelEvents, RPCStats, RemoteStacksOption } from './channel/rpc-channel.js';
 export type { RemoteAPI, NotifyAPI, RemoteMethod, NotifyMethod, CallOptions, AnyFunction } from './channel/types.js';
 
 export { emptyIoStats } from './io/io-interface.js';
@@ -40,6 +40,7 @@ export {
   RPCInvalidArgumentError,
   RPCQueueOverflowError,
   RPCSerializationError,
+  RPCPayloadTooLargeError,
   RedisStreamsConnectionError,
   RedisStreamsDestroyedError,
 } from './errors.js';

@@ -188,7 +188,7 @@ describe('RPCChannel remote errors (memory IO)', () => {
     expect(err.name).to.equal('RPCInvalidArgumentError');
     expect(err.code).to.equal('ERR_RPC_INVALID_ARGUMENT');
     expect(err.argument).to.equal('limit');
-    expect(err.message).to.equal('Invalid option "limit": expected a positive integer');
+    expect(err.message).to.equal('Invalid "limit": expected a positive integer');
   });
 
   it('rejects with RPCSerializationError when the result cannot be serialized', async () => {

@@ -27,14 +27,33 @@ function rawPeer(logger?: Logger) {
 
 let requestCount = 0;
 
-/** A valid request written by hand; resolves with the decoded answer. */
+/** Error answers to garbage requests whose id could still be read (id to decoded error), per raw peer. */
+const refusals = new WeakMap<MemoryIO, Map<string, unknown>>();
+
+/**
+ * A valid request written by hand; resolves with the decoded answer. Error
+ * answers that arrive before it (the server refusing a garbage request whose
+ * id it could read) are kept in {@link refusals}.
+ */
 async function ping(raw: MemoryIO, n: number): Promise<unknown> {
   const id = `ok-${requestCount++}`;
   await raw.write({ data: encodeMessage({ v: 1, k: MessageKind.Request, id, m: ['ping'], dl: Date.now() + 60_000 }, sj.stringify([n])) });
-  const reply = await raw.read();
-  const { header, payload } = decodeMessage(reply?.data ?? '');
-  expect(header).to.deep.equal({ v: 1, k: MessageKind.Result, id });
-  return sj.parse(payload);
+  for (;;) {
+    const reply = await raw.read();
+    const { header, payload } = decodeMessage(reply?.data ?? '');
+    if (header.id !== id && header.k === MessageKind.Error) {
+      if (!refusals.has(raw)) refusals.set(raw, new Map());
+      refusals.get(raw)?.set(header.id, sj.parse(payload));
+      continue;
+    }
+    expect(header).to.deep.equal({ v: 1, k: MessageKind.Result, id });
+    return sj.parse(payload);
+  }
+}
+
+/** Whether the server can still read the id of this garbage request, and so answers it with the error. */
+function answerable(data: string): boolean {
+  return data.includes('"k":"req"') && data.includes('"id":"a"');
 }
 
 const garbage: [label: string, data: string, detail: string][] = [
@@ -82,6 +101,10 @@ describe('RPCChannel malformed messages (memory IO)', () => {
       expect(err.code).to.equal('ERR_RPC_PROTOCOL');
       expect(err.message).to.include(detail);
       expect(server.stats().handled).to.equal(2);
+      // A request whose id is readable is answered with the same error instead of leaving its caller to time out.
+      const refusal = refusals.get(raw)?.get('a') as { name?: string; message?: string } | undefined;
+      if (answerable(data)) expect(refusal).to.include({ name: 'RPCProtocolError' }).and.have.property('message').that.includes(detail);
+      else expect(refusal).to.equal(undefined);
     });
   }
 

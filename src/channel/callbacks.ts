@@ -65,21 +65,31 @@ export function extractCallbacks(args: readonly unknown[]): ExtractedCallbacks |
 }
 
 /**
- * Puts `make(index)` at each path of `paths` inside `args`. Paths that do not
- * lead through existing plain containers, or that use a forbidden key, are
- * ignored; properties are defined, never assigned, so no prototype can change.
+ * Puts `make(index)` at each path of `paths` inside `args`. The caller left
+ * `null` where each function was, so a path is used only when it leads through
+ * own properties of plain containers to an own slot holding `null` (an array
+ * slot by its index); any other path (a forbidden key, an array's `length`, a
+ * missing or non-null slot) is ignored. Properties are defined, never
+ * assigned, so no setter runs and no prototype can change. Never throws.
  */
 export function injectCallbacks(args: unknown[], paths: readonly CallbackPath[], make: (index: number) => (...a: unknown[]) => void): void {
   paths.forEach((path, index) => {
     let container: unknown = args;
     for (let i = 0; i < path.length - 1; i++) {
-      const key = path[i] as string | number;
-      if (typeof key === 'string' && FORBIDDEN.has(key)) return;
-      if (!isPlainContainer(container) || !Object.hasOwn(container, key)) return;
-      container = (container as Record<string | number, unknown>)[key];
+      if (!isSlot(container, path[i])) return;
+      container = container[path[i] as string | number];
     }
-    const last = path[path.length - 1] as string | number;
-    if ((typeof last === 'string' && FORBIDDEN.has(last)) || !isPlainContainer(container)) return;
-    Object.defineProperty(container, last, { value: make(index), enumerable: true, writable: true, configurable: true });
+    const last = path[path.length - 1];
+    if (!isSlot(container, last) || container[last as string | number] !== null) return;
+    Object.defineProperty(container, last as string | number, { value: make(index), enumerable: true, writable: true, configurable: true });
   });
+}
+
+/** Whether `key` names an own data slot of a plain container: an array index, or an own data property of a plain object. */
+function isSlot(container: unknown, key: string | number | undefined): container is Record<string | number, unknown> {
+  if (key === undefined || !isPlainContainer(container)) return false;
+  if (Array.isArray(container)) return typeof key === 'number' && Number.isInteger(key) && key >= 0 && key < container.length;
+  if (typeof key === 'string' && FORBIDDEN.has(key)) return false;
+  const descriptor = Object.getOwnPropertyDescriptor(container, key);
+  return descriptor !== undefined && 'value' in descriptor;
 }

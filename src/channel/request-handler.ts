@@ -4,9 +4,9 @@
  *
  * @module
  */
-import { RPCDeliveryError, RPCMethodNotFoundError, RPCProtocolError } from '../errors.js';
+import { RPCDeliveryError, RPCMethodNotFoundError, RPCPayloadTooLargeError, RPCProtocolError, toError } from '../errors.js';
 import type { IoInboundMessage, IoInterface, IoOutboundMessage } from '../io/io-interface.js';
-import { MessageKind, encodeAnswer, encodeMessage, type RequestHeader } from '../protocol/envelope.js';
+import { MessageKind, bytesOverLimit, encodeAnswer, encodeMessage, type RequestHeader } from '../protocol/envelope.js';
 import { serializeError } from '../protocol/error-codec.js';
 import { decodeValue, encodeValue, type Serializer } from '../protocol/serializer.js';
 import { injectCallbacks } from './callbacks.js';
@@ -16,6 +16,10 @@ import { resolveMethod } from './method-resolver.js';
 export interface RequestHandlerHost {
   readonly io: IoInterface;
   readonly serializer: Serializer;
+  /** Largest message written, in bytes (`maxMessageBytes`). */
+  readonly maxMessageBytes: number;
+  /** Whether handler stacks travel to callers (`remoteStacks: 'keep'`). */
+  readonly withStacks: boolean;
   /** The exposed API, or undefined when this channel serves nothing. */
   api(): object | undefined;
   reportError(error: Error): void;
@@ -25,7 +29,10 @@ export interface RequestHandlerHost {
 
 /** A request being served; its callbacks stop working once it settles. */
 interface ActiveRequest {
+  /** Set once answered, or when its caller went away: callbacks stop. */
   settled: boolean;
+  /** Set once the handler's outcome was taken: a thenable settling twice answers once. */
+  finished: boolean;
   readonly from: string | undefined;
 }
 
@@ -53,7 +60,7 @@ export class RequestHandler {
     if (message.undeliverable !== undefined) {
       const { deliveries, reason } = message.undeliverable;
       const error = new RPCDeliveryError(`Request "${header.m.join('.')}" was not delivered: ${reason}`, deliveries);
-      if (!isNotification) this.answer(header, message, MessageKind.Error, serializeError(error), false);
+      if (!isNotification) this.answer(header, message, MessageKind.Error, serializeError(error, this.host.withStacks), false);
       host.reportError(error);
       return;
     }
@@ -70,7 +77,13 @@ export class RequestHandler {
       this.settleQuietly(message);
       return;
     }
-    const method = resolveMethod(api, header.m);
+    let method;
+    try {
+      method = resolveMethod(api, header.m);
+    } catch {
+      // The resolver reads descriptors only; a Proxy in the exposed tree can still throw.
+      method = undefined;
+    }
     if (method === undefined) {
       this.fail(header, message, new RPCMethodNotFoundError(header.m.join('.')));
       return;
@@ -79,7 +92,7 @@ export class RequestHandler {
     try {
       args = decodeValue(host.serializer, payload, 'request arguments');
     } catch (err) {
-      this.fail(header, message, err as Error);
+      this.fail(header, message, toError(err));
       return;
     }
     if (!Array.isArray(args)) {
@@ -89,40 +102,44 @@ export class RequestHandler {
     this.run(header, message, method.fn, method.self, args);
   }
 
+  /**
+   * Refuses a request that could not be decoded (only its id could be read)
+   * by answering `error` to its sender, with the receipt settled.
+   */
+  refuse(id: string, message: IoInboundMessage, error: Error): void {
+    this.write(id, message, MessageKind.Error, this.encodeError(error, 'the error'));
+  }
+
   private run(header: RequestHeader, message: IoInboundMessage, fn: (...a: unknown[]) => unknown, self: unknown, args: unknown[]): void {
-    const request: ActiveRequest = { settled: false, from: message.from };
+    const request: ActiveRequest = { settled: false, finished: false, from: message.from };
     if (header.cb !== undefined) {
       injectCallbacks(args, header.cb, (index) => this.callbackStub(header.id, index, request, message.from));
       this.active.add(request);
     }
-    let result: unknown;
+    const done = (ok: boolean, value: unknown): void => this.finish(request, header, message, ok, value);
     try {
-      result = fn.apply(self, args);
+      const result = fn.apply(self, args);
+      // Reading `then` may run a getter of the result: it is the handler's outcome too.
+      if (isThenable(result)) result.then((value) => done(true, value), (err: unknown) => done(false, err));
+      else done(true, result);
     } catch (err) {
-      this.finish(request, header, message, false, err);
-      return;
-    }
-    if (isThenable(result)) {
-      result.then(
-        (value) => this.finish(request, header, message, true, value),
-        (err: unknown) => this.finish(request, header, message, false, err),
-      );
-    } else {
-      this.finish(request, header, message, true, result);
+      done(false, err);
     }
   }
 
   private finish(request: ActiveRequest, header: RequestHeader, message: IoInboundMessage, ok: boolean, value: unknown): void {
+    if (request.finished) return;
+    request.finished = true;
     request.settled = true;
     this.active.delete(request);
     this.host.onHandled();
     if (header.n === 1) {
-      if (!ok) this.host.reportError(value instanceof Error ? value : new Error(String(value)));
+      if (!ok) this.host.reportError(toError(value));
       this.settleQuietly(message);
       return;
     }
     if (ok) this.answer(header, message, MessageKind.Result, value, true);
-    else this.answer(header, message, MessageKind.Error, serializeError(value), false);
+    else this.answer(header, message, MessageKind.Error, serializeError(value, this.host.withStacks), false);
   }
 
   private fail(header: RequestHeader, message: IoInboundMessage, error: Error): void {
@@ -131,35 +148,63 @@ export class RequestHandler {
       this.settleQuietly(message);
       return;
     }
-    this.answer(header, message, MessageKind.Error, serializeError(error), false);
+    this.answer(header, message, MessageKind.Error, serializeError(error, this.host.withStacks), false);
   }
 
-  private answer(header: RequestHeader, message: IoInboundMessage, kind: typeof MessageKind.Result | typeof MessageKind.Error, body: unknown, mayRetry: boolean): void {
+  /**
+   * Encodes and writes an answer. A result that cannot be encoded, or is
+   * larger than `maxMessageBytes`, becomes an error answer saying so: the
+   * caller always hears back.
+   */
+  private answer(header: RequestHeader, message: IoInboundMessage, kind: typeof MessageKind.Result | typeof MessageKind.Error, body: unknown, isResult: boolean): void {
+    const what = isResult ? `the result of "${header.m.join('.')}"` : `the error of "${header.m.join('.')}"`;
     let payload: string;
-    let k: typeof MessageKind.Result | typeof MessageKind.Error = kind;
     try {
-      payload = encodeValue(this.host.serializer, body, kind === MessageKind.Result ? 'the result' : 'the error');
+      payload = encodeValue(this.host.serializer, body, what);
     } catch (err) {
-      if (!mayRetry) {
-        this.host.reportError(err as Error);
-        this.settleQuietly(message);
-        return;
-      }
-      k = MessageKind.Error;
-      payload = encodeValue(this.host.serializer, serializeError(err), 'the error');
+      this.write(header.id, message, MessageKind.Error, this.encodeError(err, what));
+      return;
     }
-    const out: IoOutboundMessage = {
-      data: encodeAnswer(k, header.id, payload),
-      target: message.from,
-      settles: message.receipt,
-    };
-    this.host.io.write(out).catch((err: unknown) => this.host.reportError(err as Error));
+    const bytes = bytesOverLimit(payload, this.host.maxMessageBytes);
+    if (bytes !== undefined) {
+      this.write(header.id, message, MessageKind.Error, this.encodeError(new RPCPayloadTooLargeError(what, bytes, this.host.maxMessageBytes), what));
+      return;
+    }
+    this.write(header.id, message, kind, payload);
+  }
+
+  /**
+   * An error answer's payload. Falls back to an error made of strings only,
+   * which every serializer can encode; a custom serializer that cannot encode
+   * even that gets `undefined` (reported, the caller's call times out).
+   */
+  private encodeError(error: unknown, what: string): string | undefined {
+    try {
+      return encodeValue(this.host.serializer, serializeError(error, this.host.withStacks), what);
+    } catch (err) {
+      const plain = { name: 'RPCSerializationError', message: `The remote side could not encode ${what}`, props: { code: 'ERR_RPC_SERIALIZATION' } };
+      try {
+        return encodeValue(this.host.serializer, plain, what);
+      } catch {
+        this.host.reportError(toError(err));
+        return undefined;
+      }
+    }
+  }
+
+  private write(id: string, message: IoInboundMessage, kind: typeof MessageKind.Result | typeof MessageKind.Error, payload: string | undefined): void {
+    if (payload === undefined) {
+      this.settleQuietly(message);
+      return;
+    }
+    const out: IoOutboundMessage = { data: encodeAnswer(kind, id, payload), target: message.from, settles: message.receipt };
+    this.host.io.write(out).catch((err: unknown) => this.host.reportError(toError(err)));
   }
 
   private settleQuietly(message: IoInboundMessage): void {
     const { receipt } = message;
     if (receipt === undefined || this.host.io.ack === undefined) return;
-    this.host.io.ack(receipt).catch((err: unknown) => this.host.reportError(err as Error));
+    this.host.io.ack(receipt).catch((err: unknown) => this.host.reportError(toError(err)));
   }
 
   private callbackStub(callId: string, index: number, request: ActiveRequest, target: string | undefined): (...a: unknown[]) => void {
@@ -171,11 +216,16 @@ export class RequestHandler {
       try {
         payload = encodeValue(this.host.serializer, cbArgs, 'callback arguments');
       } catch (err) {
-        this.host.reportError(err as Error);
+        this.host.reportError(toError(err));
         return;
       }
       const data = encodeMessage({ v: 1, k: MessageKind.Callback, id: callId, c: index }, payload);
-      this.host.io.write({ data, target }).catch((err: unknown) => this.host.reportError(err as Error));
+      const bytes = bytesOverLimit(data, this.host.maxMessageBytes);
+      if (bytes !== undefined) {
+        this.host.reportError(new RPCPayloadTooLargeError(`arguments of callback ${index} of call ${callId}`, bytes, this.host.maxMessageBytes));
+        return;
+      }
+      this.host.io.write({ data, target }).catch((err: unknown) => this.host.reportError(toError(err)));
     };
   }
 }

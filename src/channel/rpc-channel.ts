@@ -1,43 +1,19 @@
 import { nanoid } from 'nanoid';
-import { RPCChannelClosedError, RPCInvalidArgumentError, RPCProtocolError, RPCTimeoutError } from '../errors.js';
+import { RPCChannelClosedError, RPCInvalidArgumentError, RPCPayloadTooLargeError, RPCProtocolError, RPCTimeoutError, toError } from '../errors.js';
 import { emptyIoStats, type IoEvents, type IoInboundMessage, type IoInterface, type IoStats } from '../io/io-interface.js';
-import { TypedEmitter, defaultLogger, type Logger } from '../io/typed-emitter.js';
-import { MAX_METHOD_DEPTH, MessageKind, decodeMessage, encodeRequest, type CallbackHeader, type RequestHeader } from '../protocol/envelope.js';
+import { TypedEmitter } from '../io/typed-emitter.js';
+import { MessageKind, bytesOverLimit, decodeMessage, encodeRequest, salvageHeader, type CallbackHeader, type RequestHeader } from '../protocol/envelope.js';
 import { deserializeError } from '../protocol/error-codec.js';
-import { decodeValue, encodeValue, resolveSerializer, type SerializationOption, type Serializer } from '../protocol/serializer.js';
+import { decodeValue, encodeValue, type Serializer } from '../protocol/serializer.js';
 import { extractCallbacks } from './callbacks.js';
+import { resolveCallTimeout, resolveChannelOptions, type RPCChannelOptions } from './options.js';
 import { PendingCalls } from './pending-calls.js';
+import { createProxy, type Invoke, type MethodRef } from './proxy.js';
 import { RequestHandler } from './request-handler.js';
 import type { CallOptions, NotifyAPI, RemoteAPI } from './types.js';
 
-/** Options of {@link RPCChannel}. */
-export interface RPCChannelOptions<Local extends object> {
-  /** The API this side serves. Can also be set later with {@link RPCChannel.expose}. */
-  expose?: Local;
-  /**
-   * Default timeout of every call, in milliseconds; override per proxy with `getAPI({ timeout })`.
-   * @defaultValue 30000
-   */
-  timeout?: number;
-  /**
-   * How arguments, results and errors are encoded.
-   * @defaultValue 'superjson'
-   */
-  serialization?: SerializationOption;
-  /** Receives background errors when nobody listens to `'error'`. @defaultValue a `process.emitWarning` logger */
-  logger?: Logger;
-}
-
-/** Defaults of {@link RPCChannelOptions}. */
-export const DEFAULT_CHANNEL_OPTIONS = {
-  /** Default call timeout, in milliseconds. */
-  timeout: 30_000,
-  /** Default serializer. */
-  serialization: 'superjson',
-} as const satisfies RPCChannelOptions<object>;
-
-/** Largest timeout a Node timer supports. */
-const MAX_TIMEOUT_MS = 2_147_483_647;
+export { DEFAULT_CHANNEL_OPTIONS } from './options.js';
+export type { RPCChannelOptions, RemoteStacksOption } from './options.js';
 
 /** Counters of a channel and of its IO. */
 export interface RPCStats extends IoStats {
@@ -65,13 +41,6 @@ export interface RPCChannelEvents {
   'peer-destroyed': (peerId: string) => void;
 }
 
-function validateTimeout(value: unknown, option: string): number {
-  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0 || value > MAX_TIMEOUT_MS) {
-    throw new RPCInvalidArgumentError(option, `expected a number of milliseconds in (0, ${MAX_TIMEOUT_MS}], got ${String(value)}`);
-  }
-  return value;
-}
-
 /**
  * Typed, bidirectional RPC over any {@link IoInterface}. It serves a local API
  * and hands out typed proxies of the remote one. The channel owns its IO:
@@ -93,6 +62,9 @@ export class RPCChannel<Local extends object = Record<string, never>, Remote ext
   private readonly events: TypedEmitter<RPCChannelEvents>;
   private readonly serializer: Serializer;
   private readonly timeoutMs: number;
+  private readonly maxMessageBytes: number;
+  /** Remote errors that arrived without a stack: they get the awaiting caller's (see {@link RPCChannel.call}). */
+  private readonly stackless = new WeakSet<Error>();
   private readonly pending = new PendingCalls();
   private readonly handler: RequestHandler;
   private readonly counters = { calls: 0, handled: 0, timeouts: 0, expired: 0, duplicates: 0 };
@@ -119,18 +91,16 @@ export class RPCChannel<Local extends object = Record<string, never>, Remote ext
     options: RPCChannelOptions<Local> = {},
   ) {
     assertIo(io);
-    if (typeof options !== 'object' || options === null) throw new RPCInvalidArgumentError('options', `expected an object, got ${String(options)}`);
-    const merged = { ...DEFAULT_CHANNEL_OPTIONS, ...options };
-    // `{ timeout: undefined }` means the default, as it does for getAPI().
-    this.timeoutMs = validateTimeout(options.timeout === undefined ? DEFAULT_CHANNEL_OPTIONS.timeout : options.timeout, 'timeout');
-    this.serializer = resolveSerializer(merged.serialization);
-    if (merged.expose !== undefined && (typeof merged.expose !== 'object' || merged.expose === null)) {
-      throw new RPCInvalidArgumentError('expose', `expected an object, got ${String(merged.expose)}`);
-    }
-    this.events = new TypedEmitter<RPCChannelEvents>(merged.logger ?? defaultLogger);
+    const o = resolveChannelOptions(options);
+    this.timeoutMs = o.timeoutMs;
+    this.serializer = o.serializer;
+    this.maxMessageBytes = o.maxMessageBytes;
+    this.events = new TypedEmitter<RPCChannelEvents>(o.logger);
     this.handler = new RequestHandler({
       io,
       serializer: this.serializer,
+      maxMessageBytes: o.maxMessageBytes,
+      withStacks: o.remoteStacks === 'keep',
       api: () => this.local,
       reportError: (e) => this.reportError(e),
       onExpired: (h) => this.countExpired(h),
@@ -138,8 +108,8 @@ export class RPCChannel<Local extends object = Record<string, never>, Remote ext
     });
     io.on('error', this.onIoError);
     io.on('peer-destroyed', this.onPeerDestroyed);
-    if (merged.expose !== undefined) this.expose(merged.expose);
-    this.loop = this.readLoop().catch((err: unknown) => this.reportError(err as Error));
+    if (o.expose !== undefined) this.expose(o.expose);
+    this.loop = this.readLoop().catch((err: unknown) => this.onLoopFailure(err));
   }
 
   /**
@@ -163,8 +133,8 @@ export class RPCChannel<Local extends object = Record<string, never>, Remote ext
    * @throws {@link RPCInvalidArgumentError} for an invalid `timeout`.
    */
   getAPI(options: CallOptions = {}): RemoteAPI<Remote> {
-    const timeoutMs = options.timeout === undefined ? this.timeoutMs : validateTimeout(options.timeout, 'timeout');
-    return this.proxy([], (ref, args) => this.call(ref, args, timeoutMs)) as RemoteAPI<Remote>;
+    const timeoutMs = resolveCallTimeout(options, this.timeoutMs);
+    return this.proxy((ref, args) => this.call(ref, args, timeoutMs)) as RemoteAPI<Remote>;
   }
 
   /**
@@ -174,7 +144,7 @@ export class RPCChannel<Local extends object = Record<string, never>, Remote ext
    * @returns A proxy: `await channel.notify().log('hi')`.
    */
   notify(): NotifyAPI<Remote> {
-    return this.proxy([], (ref, args) => this.send(ref, args)) as NotifyAPI<Remote>;
+    return this.proxy((ref, args) => this.send(ref, args)) as NotifyAPI<Remote>;
   }
 
   /** Counters of this channel and its IO. */
@@ -234,28 +204,8 @@ export class RPCChannel<Local extends object = Record<string, never>, Remote ext
     }
   }
 
-  private proxy(path: string[], invoke: (ref: MethodRef, args: unknown[]) => Promise<unknown>): unknown {
-    const children = new Map<string, unknown>();
-    const target = function rpcProxy(): void {};
-    // Everything a call needs to know about its method, worked out once per proxy node, not per call.
-    const ref: MethodRef = { path, method: path.join('.'), json: JSON.stringify(path), error: checkPath(path) };
-    const apply = (_t: unknown, _this: unknown, args: unknown[]): Promise<unknown> => invoke(ref, args);
-    return new Proxy(target, {
-      get: (_t, prop) => {
-        // `then` must stay undefined so that awaiting a namespace does not call the
-        // remote; symbols and the conversion hooks stay local so that logging or
-        // string-converting a proxy never sends a request.
-        if (prop === 'toString' || prop === Symbol.toPrimitive) return () => `[RPC proxy ${path.length === 0 ? '(root)' : path.join('.')}]`;
-        if (typeof prop !== 'string' || LOCAL_MEMBERS.has(prop)) return undefined;
-        let child = children.get(prop);
-        if (child === undefined) {
-          child = this.proxy([...path, prop], invoke);
-          children.set(prop, child);
-        }
-        return child;
-      },
-      apply,
-    });
+  private proxy(invoke: Invoke): unknown {
+    return createProxy([], invoke);
   }
 
   private newId(): string {
@@ -273,7 +223,7 @@ export class RPCChannel<Local extends object = Record<string, never>, Remote ext
     try {
       return await new Promise<unknown>((resolve, reject) => {
         this.pending.add(id, { method, resolve, reject, callbacks: extracted?.functions, timer: undefined }, timeoutMs, () => void this.counters.timeouts++);
-        this.io.write({ data }).catch((err: unknown) => this.pending.take(id)?.reject(err as Error));
+        this.io.write({ data }).catch((err: unknown) => this.pending.take(id)?.reject(toError(err)));
       });
     } catch (err) {
       // Built here, after the await, so that V8's async stack trace appends the
@@ -281,6 +231,8 @@ export class RPCChannel<Local extends object = Record<string, never>, Remote ext
       // cost per call (capturing a stack on every call cost a fifth of the
       // caller's CPU in the benchmark).
       if (err instanceof RPCTimeoutError) throw new RPCTimeoutError(method, timeoutMs);
+      // Same for a remote error that came without its stack (remoteStacks 'omit').
+      if (err instanceof Error && this.stackless.has(err)) Error.captureStackTrace(err);
       throw err;
     }
   }
@@ -296,8 +248,12 @@ export class RPCChannel<Local extends object = Record<string, never>, Remote ext
     await this.io.write({ data });
   }
 
+  /** @throws {@link RPCPayloadTooLargeError} beyond `maxMessageBytes`: nothing is written. */
   private encodeRequest(id: string, ref: MethodRef, args: unknown[], dl: number, notify: boolean, cb: RequestHeader['cb']): string {
-    return encodeRequest(id, ref.json, dl, notify, cb, encodeValue(this.serializer, args, () => `arguments of "${ref.method}"`));
+    const data = encodeRequest(id, ref.json, dl, notify, cb, encodeValue(this.serializer, args, () => `arguments of "${ref.method}"`));
+    const bytes = bytesOverLimit(data, this.maxMessageBytes);
+    if (bytes !== undefined) throw new RPCPayloadTooLargeError(`the request "${ref.method}"`, bytes, this.maxMessageBytes);
+    return data;
   }
 
   private async readLoop(): Promise<void> {
@@ -308,15 +264,38 @@ export class RPCChannel<Local extends object = Record<string, never>, Remote ext
     }
   }
 
+  /**
+   * The read loop should never fail (each message is its own failure domain);
+   * if the IO's read() does, this channel can no longer serve or be answered:
+   * it is destroyed, so a load-balanced worker stops holding (and renewing the
+   * leases of) requests it will never run, and its calls fail now rather than time out.
+   */
+  private onLoopFailure(err: unknown): void {
+    if (this.destroyed) return;
+    this.reportError(new RPCProtocolError('The read loop failed; the channel is destroyed', undefined, { cause: err }));
+    this.destroy().catch((e: unknown) => this.reportError(toError(e)));
+  }
+
+  /** One inbound message, in its own failure domain: nothing it holds can stop the loop. */
   private dispatch(message: IoInboundMessage): void {
+    try {
+      this.route(message);
+    } catch (err) {
+      // A bug or a hostile shape got past every check: still answer or settle what can be.
+      this.refuse(message, new RPCProtocolError('Handling an inbound message failed', message.id, { cause: err }));
+    }
+  }
+
+  private route(message: IoInboundMessage): void {
+    const { data } = message;
+    if (typeof data !== 'string') return this.refuse(message, new RPCProtocolError('Message data is not a string', message.id));
+    const bytes = bytesOverLimit(data, this.maxMessageBytes);
+    if (bytes !== undefined) return this.refuse(message, new RPCPayloadTooLargeError(message.id === undefined ? 'an inbound message' : `inbound entry ${message.id}`, bytes, this.maxMessageBytes));
     let decoded;
     try {
-      decoded = decodeMessage(message.data, message.id);
+      decoded = decodeMessage(data, message.id);
     } catch (err) {
-      this.malformed++;
-      this.reportError(err as Error);
-      if (message.receipt !== undefined) this.io.ack?.(message.receipt).catch((e: unknown) => this.reportError(e as Error));
-      return;
+      return this.refuse(message, toError(err));
     }
     const { header, payload } = decoded;
     if (header.k !== MessageKind.Request && message.receipt !== undefined) {
@@ -324,7 +303,7 @@ export class RPCChannel<Local extends object = Record<string, never>, Remote ext
       // to settle anything with. Acknowledge it so it cannot hold a worker slot.
       this.malformed++;
       this.reportError(new RPCProtocolError(`A "${header.k}" message arrived on the request stream`, message.id));
-      this.io.ack?.(message.receipt).catch((e: unknown) => this.reportError(e as Error));
+      this.ackQuietly(message);
       return;
     }
     switch (header.k) {
@@ -341,6 +320,29 @@ export class RPCChannel<Local extends object = Record<string, never>, Remote ext
     }
   }
 
+  /**
+   * A message that will not be handled: counted and reported; a request whose
+   * id can still be read is answered with `error` (unless it is a
+   * notification), an answer whose call is pending rejects that call with it,
+   * and whatever else holds a receipt is acknowledged. Never throws.
+   */
+  private refuse(message: IoInboundMessage, error: Error): void {
+    this.malformed++;
+    this.reportError(error);
+    const salvaged = typeof message.data === 'string' ? salvageHeader(message.data) : undefined;
+    if (salvaged?.kind === MessageKind.Request) {
+      if (!salvaged.notification && message.from !== undefined) return this.handler.refuse(salvaged.id, message, error);
+    } else if (salvaged !== undefined && message.receipt === undefined && (salvaged.kind === MessageKind.Result || salvaged.kind === MessageKind.Error)) {
+      this.pending.take(salvaged.id)?.reject(error);
+    }
+    this.ackQuietly(message);
+  }
+
+  private ackQuietly(message: IoInboundMessage): void {
+    if (message.receipt === undefined || this.io.ack === undefined) return;
+    this.io.ack(message.receipt).catch((e: unknown) => this.reportError(toError(e)));
+  }
+
   private settle(id: string, payload: string, ok: boolean): void {
     const call = this.pending.take(id);
     if (call === undefined) {
@@ -352,11 +354,13 @@ export class RPCChannel<Local extends object = Record<string, never>, Remote ext
     try {
       value = decodeValue(this.serializer, payload, () => `${ok ? 'result' : 'error'} of "${call.method}"`);
     } catch (err) {
-      call.reject(err as Error);
+      call.reject(toError(err));
       return;
     }
-    if (ok) call.resolve(value);
-    else call.reject(deserializeError(value));
+    if (ok) return call.resolve(value);
+    const error = deserializeError(value);
+    if (!hasOwnStack(value)) this.stackless.add(error);
+    call.reject(error);
   }
 
   private runCallback(header: CallbackHeader, payload: string): void {
@@ -365,9 +369,9 @@ export class RPCChannel<Local extends object = Record<string, never>, Remote ext
     try {
       const args = decodeValue(this.serializer, payload, 'callback arguments');
       const result = fn(...(Array.isArray(args) ? (args as unknown[]) : [args]));
-      if (result instanceof Promise) result.catch((err: unknown) => this.reportError(err as Error));
+      if (result instanceof Promise) result.catch((err: unknown) => this.reportError(toError(err)));
     } catch (err) {
-      this.reportError(err as Error);
+      this.reportError(toError(err));
     }
   }
 
@@ -384,30 +388,14 @@ export class RPCChannel<Local extends object = Record<string, never>, Remote ext
   }
 }
 
-/** A remote method as a proxy node knows it. */
-interface MethodRef {
-  readonly path: readonly string[];
-  /** The dotted name, for messages. */
-  readonly method: string;
-  /** `JSON.stringify(path)`, as the request header carries it. */
-  readonly json: string;
-  /** Why this path cannot be called, if it cannot. */
-  readonly error: RPCInvalidArgumentError | undefined;
-}
-
-/** Proxy members answered locally (never sent): see {@link RPCChannel.getAPI}. */
-const LOCAL_MEMBERS = new Set(['then', 'toString', 'valueOf', 'toJSON']);
-
 function assertIo(io: unknown): asserts io is IoInterface<IoEvents> {
   const candidate = io as Partial<IoInterface<IoEvents>> | null | undefined;
   const ok = typeof candidate === 'object' && candidate !== null && ['read', 'write', 'on', 'off'].every((m) => typeof candidate[m as keyof IoInterface] === 'function');
   if (!ok) throw new RPCInvalidArgumentError('io', 'expected an IoInterface (an object with read, write, on and off), such as a RedisStreamsIO');
 }
 
-function checkPath(path: readonly string[]): RPCInvalidArgumentError | undefined {
-  if (path.length === 0) return new RPCInvalidArgumentError('method', 'the API proxy itself is not callable; call one of its methods');
-  if (path.length > MAX_METHOD_DEPTH) return new RPCInvalidArgumentError('method', `"${path.join('.')}" is nested deeper than ${MAX_METHOD_DEPTH} levels`);
-  return undefined;
+function hasOwnStack(serialized: unknown): boolean {
+  return typeof serialized === 'object' && serialized !== null && typeof (serialized as { stack?: unknown }).stack === 'string';
 }
 
 function assertNever(value: never): never {

@@ -84,6 +84,12 @@ export interface DecodedMessage<H extends Header = Header> {
 }
 
 const MAX_ID_LENGTH = 128;
+/**
+ * Longest header, in characters. A real header is well under 1 KB (an id, a
+ * method path of at most {@link MAX_METHOD_DEPTH} names, callback paths); the
+ * bound keeps a hostile one from costing more than its payload would.
+ */
+export const MAX_HEADER_CHARS = 64 * 1024;
 /** Deepest method path a request may name. */
 export const MAX_METHOD_DEPTH = 32;
 const MAX_PATH_DEPTH = MAX_METHOD_DEPTH;
@@ -117,10 +123,11 @@ export function encodeRequest(id: string, methodJson: string, deadline: number, 
  * @throws {@link RPCProtocolError} when the message was not written by this library.
  */
 export function decodeMessage(data: string, entryId?: string): DecodedMessage {
-  const nl = data.indexOf('\n');
+  const nl = data.indexOf('\n', 0);
   if (nl <= 0 || data.charCodeAt(0) !== 123 /* { */) {
     throw new RPCProtocolError('Not a redis-streams-rpc message', entryId);
   }
+  if (nl > MAX_HEADER_CHARS) throw new RPCProtocolError(`Message header is longer than ${MAX_HEADER_CHARS} characters`, entryId);
   let raw: unknown;
   try {
     raw = JSON.parse(data.slice(0, nl));
@@ -129,6 +136,40 @@ export function decodeMessage(data: string, entryId?: string): DecodedMessage {
   }
   return { header: validateHeader(raw, entryId), payload: data.slice(nl + 1) };
 }
+
+/** What can still be read from a message whose header did not validate: enough to answer or settle it. */
+export interface SalvagedHeader {
+  /** The message's kind, when it names one. */
+  readonly kind: MessageKindTag | undefined;
+  /** Its call id, when well-formed. */
+  readonly id: string;
+  /** Whether a request says it is a notification (it wants no answer). */
+  readonly notification: boolean;
+}
+
+/**
+ * The kind and call id of a message that {@link decodeMessage} refused, when
+ * its header is a JSON object with a well-formed `id`: a request refused this
+ * way can still be answered with the error, and an answer still settles its
+ * call, instead of leaving the caller to time out. Costs no more than the header.
+ */
+export function salvageHeader(data: string): SalvagedHeader | undefined {
+  const nl = data.indexOf('\n');
+  if (nl <= 0 || nl > MAX_HEADER_CHARS || data.charCodeAt(0) !== 123) return undefined;
+  let raw: unknown;
+  try {
+    raw = JSON.parse(data.slice(0, nl));
+  } catch {
+    return undefined;
+  }
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return undefined;
+  const h = raw as Record<string, unknown>;
+  if (typeof h.id !== 'string' || h.id.length === 0 || h.id.length > MAX_ID_LENGTH) return undefined;
+  const kind = KINDS.has(h.k) ? (h.k as MessageKindTag) : undefined;
+  return { kind, id: h.id, notification: h.n === 1 };
+}
+
+const KINDS = new Set<unknown>(Object.values(MessageKind));
 
 function fail(what: string, entryId: string | undefined): never {
   throw new RPCProtocolError(`Invalid message header: ${what}`, entryId);
@@ -179,4 +220,16 @@ function validateRequest(h: Record<string, unknown>, entryId: string | undefined
       );
     if (!ok) fail('bad callback paths "cb"', entryId);
   }
+}
+
+/**
+ * The UTF-8 size of `data` when it is more than `limit` bytes, else
+ * `undefined`. Cheap for the common case: a string of n UTF-16 units takes
+ * between n and 3n bytes, so it is measured only when the bounds disagree.
+ */
+export function bytesOverLimit(data: string, limit: number): number | undefined {
+  if (data.length * 3 <= limit) return undefined;
+  if (data.length > limit) return Buffer.byteLength(data, 'utf8');
+  const bytes = Buffer.byteLength(data, 'utf8');
+  return bytes > limit ? bytes : undefined;
 }

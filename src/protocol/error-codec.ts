@@ -11,6 +11,7 @@ import {
   RPCError,
   RPCInvalidArgumentError,
   RPCMethodNotFoundError,
+  RPCPayloadTooLargeError,
   RPCProtocolError,
   RPCQueueOverflowError,
   RPCSerializationError,
@@ -33,25 +34,42 @@ export interface SerializedError {
 const MAX_CAUSE_DEPTH = 8;
 const SKIPPED = new Set(['name', 'message', 'stack', 'cause']);
 
-/** Converts a thrown value into plain data. */
-export function serializeError(thrown: unknown, depth = 0): SerializedError {
+/**
+ * Converts a thrown value into plain data. Never throws: a thrown value whose
+ * getters throw, or a Proxy, still becomes an error description.
+ *
+ * @param withStack - Whether stacks (this side's file paths) travel; see the channel's `remoteStacks`.
+ */
+export function serializeError(thrown: unknown, withStack = true, depth = 0): SerializedError {
+  try {
+    return describeThrown(thrown, withStack, depth);
+  } catch {
+    return { name: 'Error', message: 'The remote handler threw a value that could not be read' };
+  }
+}
+
+function describeThrown(thrown: unknown, withStack: boolean, depth: number): SerializedError {
   if (!(thrown instanceof Error)) {
     return { name: 'Error', message: typeof thrown === 'string' ? thrown : `Non-error thrown: ${safeString(thrown)}`, props: { thrownValue: thrown } };
   }
-  const out: SerializedError = { name: thrown.name, message: thrown.message };
-  if (thrown.stack !== undefined) out.stack = thrown.stack;
+  const out: SerializedError = { name: String(thrown.name), message: String(thrown.message) };
+  if (withStack && typeof thrown.stack === 'string') out.stack = thrown.stack;
   const props: Record<string, unknown> = {};
   let any = false;
   for (const key of Object.keys(thrown)) {
     if (SKIPPED.has(key) || key === '__proto__') continue;
-    props[key] = (thrown as unknown as Record<string, unknown>)[key];
+    // Own data properties only: an accessor is never run on the error path.
+    const descriptor = Object.getOwnPropertyDescriptor(thrown, key);
+    if (descriptor === undefined || !('value' in descriptor)) continue;
+    props[key] = descriptor.value;
     any = true;
   }
   if (any) out.props = props;
-  if ('cause' in thrown && thrown.cause !== undefined) {
-    const cause = thrown.cause;
-    if (depth < MAX_CAUSE_DEPTH && cause instanceof Error) out.cause = serializeError(cause, depth + 1);
-    else out.cause = { value: cause instanceof Error ? `${cause.name}: ${cause.message}` : cause };
+  const causeDescriptor = Object.getOwnPropertyDescriptor(thrown, 'cause');
+  const cause: unknown = causeDescriptor !== undefined && 'value' in causeDescriptor ? causeDescriptor.value : undefined;
+  if (cause !== undefined) {
+    if (depth < MAX_CAUSE_DEPTH && cause instanceof Error) out.cause = serializeError(cause, withStack, depth + 1);
+    else out.cause = { value: cause instanceof Error ? `${String(cause.name)}: ${String(cause.message)}` : cause };
   }
   return out;
 }
@@ -85,12 +103,17 @@ const LIBRARY: Record<string, Prototype> = {
   RPCInvalidArgumentError: RPCInvalidArgumentError.prototype,
   RPCQueueOverflowError: RPCQueueOverflowError.prototype,
   RPCSerializationError: RPCSerializationError.prototype,
+  RPCPayloadTooLargeError: RPCPayloadTooLargeError.prototype,
   RedisStreamsConnectionError: RedisStreamsConnectionError.prototype,
   RedisStreamsDestroyedError: RedisStreamsDestroyedError.prototype,
 };
 
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
 function isSerializedError(v: unknown): v is SerializedError {
-  return typeof v === 'object' && v !== null && typeof (v as SerializedError).name === 'string' && typeof (v as SerializedError).message === 'string';
+  return isRecord(v) && typeof v.name === 'string' && typeof v.message === 'string';
 }
 
 /**
@@ -98,6 +121,9 @@ function isSerializedError(v: unknown): v is SerializedError {
  * built-in error classes keep their prototype, so `instanceof` works; any other
  * name is kept as the `name` of a plain `Error`. Nothing here can set a prototype
  * from message content: keys are copied with defineProperty, `__proto__` skipped.
+ * Any shape is accepted (a hostile peer chooses it): what is not an error
+ * description becomes a plain `Error` saying so, a cause that is not one is kept
+ * as the value it is. Never throws.
  */
 export function deserializeError(data: unknown, depth = 0): Error {
   if (!isSerializedError(data)) return new Error(`Malformed remote error: ${safeString(data)}`);
@@ -106,17 +132,22 @@ export function deserializeError(data: unknown, depth = 0): Error {
   if (proto !== undefined) Object.setPrototypeOf(err, proto);
   if (proto === undefined || proto instanceof RPCError) define(err, 'name', data.name, true);
   if (typeof data.stack === 'string') define(err, 'stack', data.stack, false);
-  if (data.props !== undefined && typeof data.props === 'object' && data.props !== null) {
-    for (const key of Object.keys(data.props)) {
+  const props: unknown = data.props;
+  if (isRecord(props)) {
+    for (const key of Object.keys(props)) {
       if (key === '__proto__' || SKIPPED.has(key)) continue;
-      define(err, key, data.props[key], true);
+      define(err, key, props[key], true);
     }
   }
-  if (data.cause !== undefined && data.cause !== null) {
-    const cause = 'value' in data.cause && !('message' in data.cause) ? data.cause.value : depth < MAX_CAUSE_DEPTH ? deserializeError(data.cause, depth + 1) : undefined;
-    define(err, 'cause', cause, false);
-  }
+  const cause: unknown = data.cause;
+  if (cause !== undefined && cause !== null) define(err, 'cause', rebuildCause(cause, depth), false);
   return err;
+}
+
+function rebuildCause(cause: unknown, depth: number): unknown {
+  if (!isRecord(cause)) return cause;
+  if (Object.hasOwn(cause, 'value') && !Object.hasOwn(cause, 'message')) return cause.value;
+  return depth < MAX_CAUSE_DEPTH ? deserializeError(cause, depth + 1) : undefined;
 }
 
 function define(target: object, key: string, value: unknown, enumerable: boolean): void {
