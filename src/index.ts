@@ -5,6 +5,8 @@
  */
 export { RPCChannel, DEFAULT_CHANNEL_OPTIONS } from './channel/rpc-channel.js';
 export type { RPCChannelOptions, RPCChannelEvents, RPCStats, RemoteStacksOption } from './channel/rpc-channel.js';
+export { getRequestContext } from './channel/request-context.js';
+export type { RequestContext } from './channel/request-context.js';
 export type { RemoteAPI, NotifyAPI, RemoteMethod, NotifyMethod, CallOptions, AnyFunction } from './channel/types.js';
 
 export { emptyIoStats } from './io/io-interface.js';
@@ -28,7 +30,7 @@ export type { MemoryIOOptions } from './memory/memory-io.js';
 export { superjsonSerializer, jsonSerializer } from './protocol/serializer.js';
 export type { Serializer, SerializationOption } from './protocol/serializer.js';
 export { PROTOCOL_VERSION, MessageKind } from './protocol/envelope.js';
-export type { MessageKindTag } from './protocol/envelope.js';
+export type { MessageKindTag, Metadata, ProtocolVersion } from './protocol/envelope.js';
 
 export {
   RPCError,

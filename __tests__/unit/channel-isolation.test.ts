@@ -154,10 +154,38 @@ describe('RPCChannel isolation: nothing a peer sends stops the serving loop', ()
     expect(await request(raw, ['ping'], [])).to.deep.equal({ kind: MessageKind.Result, value: 'pong' });
   });
 
-  it('refuses a message whose data is not a string, and goes on serving', async () => {
-    const { raw, errors } = rawCaller({ ping: () => 'pong' });
-    await raw.write({ data: { not: 'a string' } as unknown as string });
-    expect(await request(raw, ['ping'], [])).to.deep.equal({ kind: MessageKind.Result, value: 'pong' });
+  it('refuses a message whose data is not a string (a custom IO), and goes on serving', async () => {
+    const inbox: (IoInboundMessage | null)[] = [{ data: { not: 'a string' } as unknown as string, from: 'peer' }];
+    const written: string[] = [];
+    let wake: () => void = () => undefined;
+    const io: IoInterface = {
+      name: 'custom',
+      id: 'custom-1',
+      capabilities: { addressing: true, acknowledgements: false, loadBalanced: false, broadcast: false },
+      read: async () => {
+        while (inbox.length === 0) await new Promise<void>((resolve) => (wake = resolve));
+        return inbox.shift() ?? null;
+      },
+      write: async (m) => void written.push(m.data),
+      on() {
+        return this;
+      },
+      off() {
+        return this;
+      },
+      destroy: async () => {
+        inbox.push(null);
+        wake();
+      },
+    };
+    const server = new RPCChannel(io, { expose: { ping: () => 'pong' } });
+    const errors: Error[] = [];
+    server.on('error', (e) => errors.push(e));
+    open.push(server);
+    inbox.push({ data: encodeMessage({ v: 1, k: MessageKind.Request, id: 'p', m: ['ping'], dl: Date.now() + 5000 }, sj.stringify([])), from: 'peer' });
+    wake();
+    while (written.length === 0) await new Promise((resolve) => setTimeout(resolve, 5));
+    expect(decodeMessage(written[0] as string).header).to.include({ k: MessageKind.Result, id: 'p' });
     expect(errors[0]).to.be.instanceOf(RPCProtocolError);
   });
 });

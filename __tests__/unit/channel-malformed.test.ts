@@ -69,7 +69,7 @@ const garbage: [label: string, data: string, detail: string][] = [
   ['a header with an oversized id', `{"v":1,"k":"res","id":"${'x'.repeat(129)}"}\n{}`, 'bad "id"'],
   ['an unknown kind', '{"v":1,"k":"zzz","id":"a"}\n{}', 'unknown kind "zzz"'],
   ['a missing kind', '{"v":1,"id":"a"}\n{}', 'unknown kind'],
-  ['a wrong version', '{"v":2,"k":"res","id":"a"}\n{}', 'unsupported version 2'],
+  ['a wrong version', '{"v":3,"k":"res","id":"a"}\n{}', 'unsupported version 3'],
   ['a string version', '{"v":"1","k":"res","id":"a"}\n{}', 'unsupported version "1"'],
   ['a request without method', '{"v":1,"k":"req","id":"a","dl":1}\n[]', 'bad method path "m"'],
   ['a request with an empty method', '{"v":1,"k":"req","id":"a","m":[],"dl":1}\n[]', 'bad method path "m"'],

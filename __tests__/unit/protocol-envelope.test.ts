@@ -41,8 +41,10 @@ describe('protocol envelope', () => {
     expect(decodeMessage(encodeMessage({ v: 1, k: MessageKind.Result, id: 'x' }, '')).payload).to.equal('');
   });
 
-  it('writes the version constant and uses short tags', () => {
-    expect(PROTOCOL_VERSION).to.equal(1);
+  it('writes version 1 unless a version 2 field is used, and uses short tags', () => {
+    expect(PROTOCOL_VERSION).to.equal(2);
+    expect(encodeRequest('i', '["f"]', 5, false, undefined, '[]')).to.match(/^\{"v":1,/);
+    expect(encodeRequest('i', '["f"]', 5, false, undefined, '[]', '{"a":"b"}')).to.equal('{"v":2,"k":"req","id":"i","m":["f"],"dl":5,"md":{"a":"b"}}\n[]');
     expect(MessageKind).to.deep.equal({ Request: 'req', Result: 'res', Error: 'err', Callback: 'cb' });
     const data = encodeMessage({ v: 1, k: MessageKind.Result, id: 'x' }, 'p');
     expect(data).to.equal('{"v":1,"k":"res","id":"x"}\np');

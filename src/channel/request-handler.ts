@@ -10,6 +10,7 @@ import { MessageKind, bytesOverLimit, encodeAnswer, encodeMessage, type RequestH
 import { serializeError } from '../protocol/error-codec.js';
 import { decodeValue, encodeValue, type Serializer } from '../protocol/serializer.js';
 import { injectCallbacks } from './callbacks.js';
+import { ActiveContext, runInContext } from './request-context.js';
 import { resolveMethod } from './method-resolver.js';
 
 /** What the handler needs from its channel. */
@@ -20,6 +21,8 @@ export interface RequestHandlerHost {
   readonly maxMessageBytes: number;
   /** Whether handler stacks travel to callers (`remoteStacks: 'keep'`). */
   readonly withStacks: boolean;
+  /** Whether the request context follows handlers' awaits (`asyncContext`). */
+  readonly asyncContext: boolean;
   /** The exposed API, or undefined when this channel serves nothing. */
   api(): object | undefined;
   reportError(error: Error): void;
@@ -34,6 +37,7 @@ interface ActiveRequest {
   /** Set once the handler's outcome was taken: a thenable settling twice answers once. */
   finished: boolean;
   readonly from: string | undefined;
+  readonly context: ActiveContext;
 }
 
 /** Runs inbound requests. */
@@ -44,12 +48,19 @@ export class RequestHandler {
 
   /** Stops every callback of requests from `peerId` (it announced it is going away). */
   forgetPeer(peerId: string): void {
-    for (const request of this.active) if (request.from === peerId) request.settled = true;
+    for (const request of this.active) {
+      if (request.from !== peerId) continue;
+      request.settled = true;
+      request.context.abort(`the caller ${peerId} announced it is going away`);
+    }
   }
 
   /** Stops every callback (the channel is closing). */
   forgetAll(): void {
-    for (const request of this.active) request.settled = true;
+    for (const request of this.active) {
+      request.settled = true;
+      request.context.abort('the serving channel was destroyed');
+    }
     this.active.clear();
   }
 
@@ -111,14 +122,13 @@ export class RequestHandler {
   }
 
   private run(header: RequestHeader, message: IoInboundMessage, fn: (...a: unknown[]) => unknown, self: unknown, args: unknown[]): void {
-    const request: ActiveRequest = { settled: false, finished: false, from: message.from };
-    if (header.cb !== undefined) {
-      injectCallbacks(args, header.cb, (index) => this.callbackStub(header.id, index, request, message.from));
-      this.active.add(request);
-    }
+    const context = new ActiveContext(header.id, header.m.join('.'), message.from, header.dl, header.n === 1, header.md);
+    const request: ActiveRequest = { settled: false, finished: false, from: message.from, context };
+    if (header.cb !== undefined) injectCallbacks(args, header.cb, (index) => this.callbackStub(header.id, index, request, message.from));
+    this.active.add(request);
     const done = (ok: boolean, value: unknown): void => this.finish(request, header, message, ok, value);
     try {
-      const result = fn.apply(self, args);
+      const result = runInContext(context, this.host.asyncContext, () => fn.apply(self, args));
       // Reading `then` may run a getter of the result: it is the handler's outcome too.
       if (isThenable(result)) result.then((value) => done(true, value), (err: unknown) => done(false, err));
       else done(true, result);
@@ -131,6 +141,7 @@ export class RequestHandler {
     if (request.finished) return;
     request.finished = true;
     request.settled = true;
+    request.context.stop();
     this.active.delete(request);
     this.host.onHandled();
     if (header.n === 1) {

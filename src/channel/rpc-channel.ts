@@ -6,7 +6,7 @@ import { MessageKind, bytesOverLimit, decodeMessage, encodeRequest, salvageHeade
 import { deserializeError } from '../protocol/error-codec.js';
 import { decodeValue, encodeValue, type Serializer } from '../protocol/serializer.js';
 import { extractCallbacks } from './callbacks.js';
-import { resolveCallTimeout, resolveChannelOptions, type RPCChannelOptions } from './options.js';
+import { resolveCallOptions, resolveChannelOptions, type RPCChannelOptions } from './options.js';
 import { PendingCalls } from './pending-calls.js';
 import { createProxy, type Invoke, type MethodRef } from './proxy.js';
 import { RequestHandler } from './request-handler.js';
@@ -101,6 +101,7 @@ export class RPCChannel<Local extends object = Record<string, never>, Remote ext
       serializer: this.serializer,
       maxMessageBytes: o.maxMessageBytes,
       withStacks: o.remoteStacks === 'keep',
+      asyncContext: o.asyncContext,
       api: () => this.local,
       reportError: (e) => this.reportError(e),
       onExpired: (h) => this.countExpired(h),
@@ -128,23 +129,27 @@ export class RPCChannel<Local extends object = Record<string, never>, Remote ext
   /**
    * A typed proxy of the remote API.
    *
-   * @param options - Per-call options for calls made through this proxy.
+   * @param options - Per-call options for calls made through this proxy: `timeout`, `metadata`.
    * @returns A proxy: `await api.math.add(1, 2)`.
-   * @throws {@link RPCInvalidArgumentError} for an invalid `timeout`.
+   * @throws {@link RPCInvalidArgumentError} for an unknown or invalid option.
    */
   getAPI(options: CallOptions = {}): RemoteAPI<Remote> {
-    const timeoutMs = resolveCallTimeout(options, this.timeoutMs);
-    return this.proxy((ref, args) => this.call(ref, args, timeoutMs)) as RemoteAPI<Remote>;
+    const { timeoutMs, metadataJson } = resolveCallOptions(options, this.timeoutMs);
+    return this.proxy((ref, args) => this.call(ref, args, timeoutMs, metadataJson)) as RemoteAPI<Remote>;
   }
 
   /**
    * A proxy whose calls are notifications: no answer is expected, each call
    * resolves once written. The remote handler's failures stay on the remote side.
    *
+   * @param options - `timeout`: how long the notification stays worth running
+   *   (its deadline; a worker that gets it later skips it as expired); `metadata`: as for getAPI.
    * @returns A proxy: `await channel.notify().log('hi')`.
+   * @throws {@link RPCInvalidArgumentError} for an unknown or invalid option.
    */
-  notify(): NotifyAPI<Remote> {
-    return this.proxy((ref, args) => this.send(ref, args)) as NotifyAPI<Remote>;
+  notify(options: CallOptions = {}): NotifyAPI<Remote> {
+    const { timeoutMs, metadataJson } = resolveCallOptions(options, this.timeoutMs);
+    return this.proxy((ref, args) => this.send(ref, args, timeoutMs, metadataJson)) as NotifyAPI<Remote>;
   }
 
   /** Counters of this channel and its IO. */
@@ -212,13 +217,13 @@ export class RPCChannel<Local extends object = Record<string, never>, Remote ext
     return this.idPrefix + (this.nextId++).toString(36);
   }
 
-  private async call(ref: MethodRef, rawArgs: unknown[], timeoutMs: number): Promise<unknown> {
+  private async call(ref: MethodRef, rawArgs: unknown[], timeoutMs: number, metadataJson: string | undefined): Promise<unknown> {
     if (this.destroyed) throw new RPCChannelClosedError('RPC channel is destroyed');
     if (ref.error !== undefined) throw ref.error;
     const { method } = ref;
     const id = this.newId();
     const extracted = extractCallbacks(rawArgs);
-    const data = this.encodeRequest(id, ref, extracted?.args ?? rawArgs, Date.now() + timeoutMs, false, extracted?.paths);
+    const data = this.encodeRequest(id, ref, extracted?.args ?? rawArgs, Date.now() + timeoutMs, false, extracted?.paths, metadataJson);
     this.counters.calls++;
     try {
       return await new Promise<unknown>((resolve, reject) => {
@@ -237,20 +242,20 @@ export class RPCChannel<Local extends object = Record<string, never>, Remote ext
     }
   }
 
-  private async send(ref: MethodRef, rawArgs: unknown[]): Promise<void> {
+  private async send(ref: MethodRef, rawArgs: unknown[], timeoutMs: number, metadataJson: string | undefined): Promise<void> {
     if (this.destroyed) throw new RPCChannelClosedError('RPC channel is destroyed');
     if (ref.error !== undefined) throw ref.error;
     if (extractCallbacks(rawArgs) !== undefined) {
       throw new RPCInvalidArgumentError('args', 'a notification cannot take callbacks (there is no call for them to belong to)');
     }
-    const data = this.encodeRequest(this.newId(), ref, rawArgs, Date.now() + this.timeoutMs, true, undefined);
+    const data = this.encodeRequest(this.newId(), ref, rawArgs, Date.now() + timeoutMs, true, undefined, metadataJson);
     this.counters.calls++;
     await this.io.write({ data });
   }
 
   /** @throws {@link RPCPayloadTooLargeError} beyond `maxMessageBytes`: nothing is written. */
-  private encodeRequest(id: string, ref: MethodRef, args: unknown[], dl: number, notify: boolean, cb: RequestHeader['cb']): string {
-    const data = encodeRequest(id, ref.json, dl, notify, cb, encodeValue(this.serializer, args, () => `arguments of "${ref.method}"`));
+  private encodeRequest(id: string, ref: MethodRef, args: unknown[], dl: number, notify: boolean, cb: RequestHeader['cb'], metadataJson: string | undefined): string {
+    const data = encodeRequest(id, ref.json, dl, notify, cb, encodeValue(this.serializer, args, () => `arguments of "${ref.method}"`), metadataJson);
     const bytes = bytesOverLimit(data, this.maxMessageBytes);
     if (bytes !== undefined) throw new RPCPayloadTooLargeError(`the request "${ref.method}"`, bytes, this.maxMessageBytes);
     return data;

@@ -40,4 +40,11 @@ export type NotifyAPI<T> = {
 export interface CallOptions {
   /** Timeout of each call made through this proxy, in milliseconds. Defaults to the channel's `timeout`. */
   timeout?: number;
+  /**
+   * Sent with every request of this proxy (request header `md`, protocol
+   * version 2) and read by handlers as `getRequestContext().metadata`: trace
+   * context, a tenant, an auth token... At most 32 entries; names of 1 to 128
+   * characters, string values of at most 4096.
+   */
+  metadata?: Readonly<Record<string, string>>;
 }

@@ -1,5 +1,6 @@
 /**
- * Wire format, version 1. One encoded message is a UTF-8 string:
+ * Wire format, versions 1 and 2 (the one place it is documented). One encoded
+ * message is a UTF-8 string:
  *
  *     <header JSON>\n<payload>
  *
@@ -16,12 +17,33 @@
  * - callback `{"v":1,"k":"cb","id","c":index}`, payload = the argument array of
  *   callback number `c` of call `id` (server to caller).
  *
+ * Version 2 adds one optional request field, `"md":{name: value}`: metadata
+ * the caller attached (`getAPI({ metadata })`; trace context, authentication),
+ * at most {@link MAX_METADATA_ENTRIES} string pairs. A header is written as
+ * version 2 only when it uses a version 2 field, so messages without metadata
+ * are byte for byte those of version 1 and older peers keep reading them.
+ * Readers accept both versions and ignore header fields they do not know, so
+ * later minor additions do not break them.
+ *
  * @module
  */
 import { RPCProtocolError } from '../errors.js';
 
-/** The protocol version written in every header. */
-export const PROTOCOL_VERSION = 1;
+/** The newest protocol version this library reads and writes (see the module doc for what each adds). */
+export const PROTOCOL_VERSION = 2;
+
+/** Protocol versions a header may carry. */
+export type ProtocolVersion = 1 | 2;
+
+/** Most metadata entries one request may carry. */
+export const MAX_METADATA_ENTRIES = 32;
+/** Longest metadata name, in characters. */
+export const MAX_METADATA_NAME = 128;
+/** Longest metadata value, in characters (a W3C traceparent is 55, a JWT a few hundred). */
+export const MAX_METADATA_VALUE = 4096;
+
+/** Request metadata: string names to string values. */
+export type Metadata = Readonly<Record<string, string>>;
 
 /** Message tags. */
 export const MessageKind = {
@@ -43,32 +65,34 @@ export type CallbackPath = readonly (string | number)[];
 
 /** Header of a request or notification. */
 export interface RequestHeader {
-  readonly v: typeof PROTOCOL_VERSION;
+  readonly v: ProtocolVersion;
   readonly k: typeof MessageKind.Request;
   readonly id: string;
   readonly m: readonly string[];
   readonly dl: number;
   readonly n?: 1;
   readonly cb?: readonly CallbackPath[];
+  /** Version 2: the caller's metadata. */
+  readonly md?: Metadata;
 }
 
 /** Header of a successful answer. */
 export interface ResultHeader {
-  readonly v: typeof PROTOCOL_VERSION;
+  readonly v: ProtocolVersion;
   readonly k: typeof MessageKind.Result;
   readonly id: string;
 }
 
 /** Header of a failed answer. */
 export interface ErrorHeader {
-  readonly v: typeof PROTOCOL_VERSION;
+  readonly v: ProtocolVersion;
   readonly k: typeof MessageKind.Error;
   readonly id: string;
 }
 
 /** Header of a callback invocation. */
 export interface CallbackHeader {
-  readonly v: typeof PROTOCOL_VERSION;
+  readonly v: ProtocolVersion;
   readonly k: typeof MessageKind.Callback;
   readonly id: string;
   readonly c: number;
@@ -111,9 +135,25 @@ export function encodeAnswer(kind: typeof MessageKind.Result | typeof MessageKin
  * The same bytes as {@link encodeMessage} for a request. `methodJson` is
  * `JSON.stringify(path)`, which the caller computes once per method.
  */
-export function encodeRequest(id: string, methodJson: string, deadline: number, notify: boolean, cb: RequestHeader['cb'], payload: string): string {
-  const extra = (notify ? ',"n":1' : '') + (cb === undefined ? '' : `,"cb":${JSON.stringify(cb)}`);
-  return `{"v":1,"k":"req","id":${JSON.stringify(id)},"m":${methodJson},"dl":${deadline}${extra}}\n${payload}`;
+export function encodeRequest(id: string, methodJson: string, deadline: number, notify: boolean, cb: RequestHeader['cb'], payload: string, metadataJson?: string): string {
+  const extra = (notify ? ',"n":1' : '') + (cb === undefined ? '' : `,"cb":${JSON.stringify(cb)}`) + (metadataJson === undefined ? '' : `,"md":${metadataJson}`);
+  return `{"v":${metadataJson === undefined ? 1 : 2},"k":"req","id":${JSON.stringify(id)},"m":${methodJson},"dl":${deadline}${extra}}\n${payload}`;
+}
+
+/**
+ * Why `md` is not valid request metadata (at most {@link MAX_METADATA_ENTRIES}
+ * string pairs of bounded size), or `undefined` when it is.
+ */
+export function metadataProblem(md: unknown): string | undefined {
+  if (typeof md !== 'object' || md === null || Array.isArray(md)) return 'expected an object of string values';
+  const names = Object.keys(md);
+  if (names.length > MAX_METADATA_ENTRIES) return `at most ${MAX_METADATA_ENTRIES} entries, got ${names.length}`;
+  for (const name of names) {
+    const value = (md as Record<string, unknown>)[name];
+    if (name.length === 0 || name.length > MAX_METADATA_NAME || name === '__proto__') return `bad name ${JSON.stringify(name.slice(0, 40))} (1 to ${MAX_METADATA_NAME} characters)`;
+    if (typeof value !== 'string' || value.length > MAX_METADATA_VALUE) return `value of "${name}" must be a string of at most ${MAX_METADATA_VALUE} characters`;
+  }
+  return undefined;
 }
 
 /**
@@ -178,7 +218,7 @@ function fail(what: string, entryId: string | undefined): never {
 function validateHeader(raw: unknown, entryId: string | undefined): Header {
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) fail('not an object', entryId);
   const h = raw as Record<string, unknown>;
-  if (h.v !== PROTOCOL_VERSION) fail(`unsupported version ${JSON.stringify(h.v)}`, entryId);
+  if (h.v !== 1 && h.v !== 2) fail(`unsupported version ${JSON.stringify(h.v)}`, entryId);
   if (typeof h.id !== 'string' || h.id.length === 0 || h.id.length > MAX_ID_LENGTH) fail('bad "id"', entryId);
   const kind = h.k as MessageKindTag;
   switch (kind) {
@@ -207,6 +247,12 @@ function validateRequest(h: Record<string, unknown>, entryId: string | undefined
   }
   if (typeof h.dl !== 'number' || !Number.isFinite(h.dl)) fail('bad deadline "dl"', entryId);
   if (h.n !== undefined && h.n !== 1) fail('bad notification flag "n"', entryId);
+  if (h.md !== undefined) {
+    const problem = h.v === 2 ? metadataProblem(h.md) : 'version 1 has none';
+    if (problem !== undefined) fail(`bad metadata "md": ${problem}`, entryId);
+    // A map of its own: no inherited member can be mistaken for a caller's entry.
+    h.md = Object.freeze(Object.assign(Object.create(null) as Record<string, string>, h.md));
+  }
   if (h.cb !== undefined) {
     const ok =
       Array.isArray(h.cb) &&
