@@ -82,7 +82,7 @@ describe('faults: deadlines, late answers, retention and inboxes', function () {
     expect(stats?.stats.handled).to.equal(1);
   });
 
-  it('retention: pending requests trimmed away by maxLen are acknowledged and reported (trimmed event, stats().trimmed)', async () => {
+  it('retention: pending requests trimmed away by maxLen are acknowledged and reported (trimmed event, stats().trimmedEntries)', async () => {
     // Small stream nodes so that MAXLEN ~ trims close to maxLen.
     const s = await RedisServer.start({ extraArgs: ['--stream-node-max-entries', '10'] });
     server = s;
@@ -119,14 +119,14 @@ describe('faults: deadlines, late answers, retention and inboxes', function () {
     const [stats] = await pool.stopAll();
     const xlen = await s.command('XLEN', stream);
     console.log(
-      `      [retention] held=5 heldEntryStillInStream=${stillThere.length} trimmedEvents=${w2.count('trimmed')} stats.trimmed=${stats?.stats.trimmed}` +
+      `      [retention] held=5 heldEntryStillInStream=${stillThere.length} trimmedEvents=${w2.count('trimmed')} stats.trimmedEntries=${stats?.stats.trimmedEntries}` +
         ` protocolErrors=${stats?.errors.ERR_RPC_PROTOCOL ?? 0} xlen=${String(xlen)} pending=${await pendingCount()}` +
         ` heldCallers=${heldErrors.map((e) => e?.name ?? 'answered').join(',')}`,
     );
 
     expect(stillThere, 'the held entry was trimmed').to.have.length(0);
     expect(w2.count('trimmed'), "'trimmed' events").to.equal(5);
-    expect(stats?.stats.trimmed, 'stats().trimmed').to.equal(5);
+    expect(stats?.stats.trimmedEntries, 'stats().trimmedEntries').to.equal(5);
     expect(stats?.errors.ERR_RPC_PROTOCOL ?? 0, 'reported on error').to.be.greaterThan(0);
     expect(await pendingCount(), 'XPENDING count').to.equal(0);
     expect(after).to.equal('after');

@@ -213,6 +213,7 @@ describe('RedisStreamsIO bounded queue', function () {
 
     gates.get(1)?.();
     await waitFor(async () => (await pending()) === 0, { message: 'the entry was never acknowledged' });
-    expect(workerIo.stats().acked).to.equal(1);
+    expect(workerIo.stats().acked, 'requests settled').to.equal(2);
+    expect(workerIo.stats().ackedEntries, 'entries acknowledged').to.equal(1);
   });
 });

@@ -76,25 +76,39 @@ export interface IoCapabilities {
   readonly broadcast: boolean;
 }
 
-/** Counters kept by a transport. All are totals since creation. */
+/**
+ * Counters kept by a transport. All are totals since creation, and all count
+ * messages (one request, answer, notification or callback invocation each),
+ * whatever carried them: a Redis stream entry carries the writes of one tick,
+ * up to 16 messages. The two counters of entries say so in their names.
+ */
 export interface IoStats {
   /** Messages written. */
   sent: number;
   /** Messages handed to the inbound queue. */
   received: number;
-  /** Messages settled (acknowledged). */
+  /** Requests (messages) settled: answered (the answer written) or acknowledged. */
   acked: number;
+  /**
+   * Entries acknowledged in the transport (Redis: XACK), for whatever reason:
+   * an entry is acknowledged once the last request it carries is settled, or
+   * when it is dead-lettered, split, trimmed or not a request.
+   */
+  ackedEntries: number;
   /** Messages taken over from a consumer that stopped. */
   reclaimed: number;
   /** Messages moved to a dead-letter store. */
   deadLettered: number;
   /** Messages dropped because the inbound queue was full. */
   dropped: number;
-  /** Pending messages that were trimmed away before being handled. */
-  trimmed: number;
+  /**
+   * Pending entries that were trimmed away before being handled. Entries, not
+   * messages: the requests they carried are gone with them.
+   */
+  trimmedEntries: number;
   /** Successful reconnections after a lost connection. */
   reconnects: number;
-  /** Inbound entries skipped because they were not valid messages. */
+  /** Inbound messages skipped because they were not valid (an entry not written by this library counts as one). */
   malformed: number;
 }
 
@@ -155,5 +169,5 @@ export interface IoInterface<Events extends IoEvents = IoEvents> {
 
 /** A fresh zeroed {@link IoStats}. */
 export function emptyIoStats(): IoStats {
-  return { sent: 0, received: 0, acked: 0, reclaimed: 0, deadLettered: 0, dropped: 0, trimmed: 0, reconnects: 0, malformed: 0 };
+  return { sent: 0, received: 0, acked: 0, ackedEntries: 0, reclaimed: 0, deadLettered: 0, dropped: 0, trimmedEntries: 0, reconnects: 0, malformed: 0 };
 }

@@ -11,6 +11,7 @@ import {
   type IoStats,
 } from '../io/io-interface.js';
 import { TypedEmitter, type Logger } from '../io/typed-emitter.js';
+import { invalidOutbound } from '../io/validate-outbound.js';
 
 /** Options of {@link createMemoryIoPair}. */
 export interface MemoryIOOptions {
@@ -74,6 +75,9 @@ export class MemoryIO implements IoInterface {
   }
 
   async write(message: IoOutboundMessage): Promise<void> {
+    // async: anything thrown here, a malformed message included, rejects the promise.
+    const invalid = invalidOutbound(message);
+    if (invalid !== undefined) throw invalid;
     if (this.destroyed) throw new RPCChannelClosedError(`MemoryIO "${this.name}" is destroyed`);
     this.counters.sent++;
     this.peer?.deliver({ data: message.data, from: this.id });

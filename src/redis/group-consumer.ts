@@ -12,6 +12,7 @@ import { Signal } from './async-utils.js';
 import type { RedisConnection } from './connection.js';
 import { Control, MAX_MESSAGES_PER_ENTRY, parseEntry, parseReadReply, type ParsedEntry } from './entries.js';
 import { GroupRecovery, type ReclaimResult } from './group-recovery.js';
+import type { IoInboundMessage } from '../io/io-interface.js';
 import type { Inbound } from './inbound.js';
 import type { StreamKeys } from './keys.js';
 import type { ResolvedRedisStreamsOptions } from './options.js';
@@ -38,10 +39,20 @@ export interface GroupConsumerHost {
   reportBackground(error: unknown): void;
 }
 
+/** A request entry this worker holds. */
+interface HeldEntry {
+  /** Its messages not yet settled (nor dropped). */
+  open: number;
+  /** {@link Inbound.nextSeq} of its first message: once the queue has let that go, the entry is being handled. */
+  readonly firstSeq: number;
+  /** A message of it was dropped from the full queue: the entry is left pending, for a take-over. */
+  dropped: boolean;
+}
+
 /** One worker's membership in a consumer group. */
 export class GroupConsumer {
-  /** Entries handed to the channel and not yet settled, with how many of their messages are still open. */
-  private readonly inflight = new Map<string, number>();
+  /** Entries queued or being handled and not yet settled. */
+  private readonly inflight = new Map<string, HeldEntry>();
   /** Sum of the open messages in {@link inflight}: bounded by `maxQueueSize`. */
   private inflightMessages = 0;
   private readonly released = new Signal();
@@ -77,15 +88,35 @@ export class GroupConsumer {
    * once the last of them is.
    */
   release(entryId: string): boolean {
-    const open = this.inflight.get(entryId);
-    if (open === undefined) return true;
+    const held = this.inflight.get(entryId);
+    if (held === undefined) return true;
+    if (!this.letGo(entryId, held)) return false;
+    // An entry with a dropped request must stay pending: acknowledging it would lose that request.
+    return !held.dropped;
+  }
+
+  /**
+   * A message was dropped from the full queue before anyone read it: it
+   * leaves the in-flight set (its slot is free), and its entry is neither
+   * renewed nor acknowledged, so it is taken over after `claimIdleMs` (by
+   * this worker too, once idle). The other requests of the entry run again
+   * then: at least once.
+   */
+  drop(message: IoInboundMessage): void {
+    const id = message.receipt?.id;
+    const held = id === undefined ? undefined : this.inflight.get(id);
+    if (id === undefined || held === undefined) return;
+    held.dropped = true;
+    this.letGo(id, held);
+  }
+
+  /** Frees the slot of one message of `held`; returns whether that was its last one. */
+  private letGo(entryId: string, held: HeldEntry): boolean {
     this.inflightMessages--;
     // Every settled message frees an in-flight slot, whether or not its entry is done.
     this.released.notify();
-    if (open > 1) {
-      this.inflight.set(entryId, open - 1);
-      return false;
-    }
+    held.open--;
+    if (held.open > 0) return false;
     this.inflight.delete(entryId);
     return true;
   }
@@ -95,10 +126,19 @@ export class GroupConsumer {
     this.released.notify();
   }
 
-  /** Resets the idle time of the requests still being handled, so nobody takes them over. */
+  /**
+   * Resets the idle time of the requests being handled, so nobody takes them
+   * over. Only entries whose messages `read()` has handed out: requests still
+   * waiting in the queue are not being handled, and if the reader above has
+   * stopped (a wedged channel) they must go to another worker after
+   * `claimIdleMs` rather than stay leased here for ever.
+   */
   async renewLeases(): Promise<void> {
     if (this.inflight.size === 0) return;
-    await this.recovery.renew([...this.inflight.keys()]);
+    const left = this.host.inbound.left;
+    const ids: string[] = [];
+    for (const [id, held] of this.inflight) if (held.firstSeq < left && !held.dropped) ids.push(id);
+    await this.recovery.renew(ids);
   }
 
   /** One step of the read loop: a recovery step when due, else one blocking XREADGROUP. */
@@ -182,13 +222,14 @@ export class GroupConsumer {
   private acceptClaimed(result: ReclaimResult): void {
     const { counters, events } = this.host.inbound;
     if (result.trimmed.length > 0) {
-      counters.trimmed += result.trimmed.length;
-      counters.acked += result.trimmed.length;
+      // Entries: what they carried is gone. They are no longer pending either (XACK, or XAUTOCLAIM removed them).
+      counters.trimmedEntries += result.trimmed.length;
+      counters.ackedEntries += result.trimmed.length;
       events.emit('trimmed', { ids: result.trimmed });
-      events.emit('error', new RPCProtocolError(`${result.trimmed.length} pending request(s) were trimmed from the stream before being handled (maxLen too small?)`, result.trimmed[0]));
+      events.emit('error', new RPCProtocolError(`${result.trimmed.length} pending entr${result.trimmed.length === 1 ? 'y was' : 'ies were'} trimmed from the stream before being handled (maxLen too small?)`, result.trimmed[0]));
     }
     if (result.claimed.length === 0) return;
-    counters.reclaimed += result.claimed.length;
+    for (const { entry } of result.claimed) counters.reclaimed += entry.type === 'data' ? entry.data.length : 0;
     events.emit('reclaimed', { ids: result.claimed.map((c) => c.entry.id) });
     for (const { entry, deliveries } of result.claimed) this.accept(entry, deliveries);
   }
@@ -215,7 +256,7 @@ export class GroupConsumer {
       this.deadLetter(entry, spent);
       return;
     }
-    this.inflight.set(entry.id, entry.data.length);
+    this.inflight.set(entry.id, { open: entry.data.length, firstSeq: inbound.nextSeq, dropped: false });
     this.inflightMessages += entry.data.length;
     const receipt = { id: entry.id };
     for (const data of entry.data) inbound.push({ data, from: entry.from, id: entry.id, receipt }, ENTRY_SLACK);
@@ -225,7 +266,10 @@ export class GroupConsumer {
   private split(entry: ParsedEntry & { type: 'data' }, spent: number): void {
     this.recovery
       .split(entry, spent)
-      .then(() => this.host.inbound.events.emit('split', { id: entry.id, requests: entry.data.length }))
+      .then(() => {
+        this.host.inbound.counters.ackedEntries++;
+        this.host.inbound.events.emit('split', { id: entry.id, requests: entry.data.length });
+      })
       .catch((err: unknown) => this.host.reportBackground(err));
   }
 
@@ -235,7 +279,8 @@ export class GroupConsumer {
     this.recovery
       .deadLetter(entry, deliveries, reason)
       .then((deadLetterId) => {
-        inbound.counters.deadLettered++;
+        inbound.counters.deadLettered += entry.data.length;
+        inbound.counters.ackedEntries++;
         inbound.events.emit('dead-letter', { id: entry.id, from: entry.from, deliveries, deadLetterId, reason });
         // The channel answers the caller with an RPCDeliveryError instead of letting it time out.
         for (const data of entry.data) inbound.push({ data, from: entry.from, id: entry.id, undeliverable: { deliveries, reason } });
@@ -247,7 +292,7 @@ export class GroupConsumer {
     const { cmd, keys, opts, inbound } = this.host;
     cmd
       .xack(keys.stream, opts.consumerGroup, id)
-      .then(() => void inbound.counters.acked++)
+      .then(() => void inbound.counters.ackedEntries++)
       .catch((err: unknown) => this.host.reportBackground(err));
   }
 }

@@ -18,13 +18,32 @@ export class Inbound {
   readonly queue: InboundQueue<IoInboundMessage>;
   /** Set once the IO is destroyed; every loop checks it. */
   closed = false;
+  /** Told about every message dropped from the queue (set by the load-balanced consumer). */
+  onDrop: ((message: IoInboundMessage) => void) | undefined;
+  /** Messages pushed so far; the next push gets this number (see {@link Inbound.left}). */
+  private pushes = 0;
 
   constructor(maxQueueSize: number, logger: Logger | undefined) {
     this.events = new TypedEmitter<RedisStreamsIOEvents>(logger);
-    this.queue = new InboundQueue<IoInboundMessage>(maxQueueSize, (_dropped, error) => {
+    this.queue = new InboundQueue<IoInboundMessage>(maxQueueSize, (dropped, error) => {
       this.counters.dropped++;
+      this.onDrop?.(dropped);
       this.events.emit('error', error);
     });
+  }
+
+  /** Sequence number of the next message pushed. */
+  get nextSeq(): number {
+    return this.pushes;
+  }
+
+  /**
+   * Messages that have left the queue: every message numbered below this was
+   * handed out by `read()` or dropped, the rest are still queued. The queue is
+   * first in, first out for both, so the queued ones are always the newest.
+   */
+  get left(): number {
+    return this.pushes - this.queue.size;
   }
 
   /**
@@ -33,6 +52,7 @@ export class Inbound {
    */
   push(message: IoInboundMessage, slack = 0): void {
     this.counters.received++;
+    this.pushes++;
     this.queue.push(message, slack);
     this.events.emit('message', message);
   }

@@ -1,5 +1,6 @@
-import { RPCDeliveryError, RPCInvalidArgumentError, RedisStreamsDestroyedError } from '../errors.js';
+import { RPCDeliveryError, RPCError, RPCInvalidArgumentError, RedisStreamsConnectionError, RedisStreamsDestroyedError, toError } from '../errors.js';
 import type { IoCapabilities, IoInboundMessage, IoInterface, IoOutboundMessage, IoReceipt, IoStats } from '../io/io-interface.js';
+import { invalidOutbound } from '../io/validate-outbound.js';
 import { Signal, backoffMs, sleep, withTimeout } from './async-utils.js';
 import {
   connectionError,
@@ -95,13 +96,19 @@ export class RedisStreamsIO implements IoInterface<RedisStreamsIOEvents> {
     this.group = o.useConsumerGroup
       ? new GroupConsumer({ cmd: this.cmd, opts: o, keys: this.keys, inbound: this.inbound, reportBackground: (err) => this.reportBackground(err) })
       : undefined;
+    const group = this.group;
+    // A request dropped from the full queue is no longer held: see GroupConsumer.drop.
+    if (group !== undefined) this.inbound.onDrop = (message) => group.drop(message);
     this.requestOptions = o.maxLen === undefined ? [] : ['MAXLEN', '~', o.maxLen];
     this.writes = new WriteBatcher(
       this.cmd,
       { stream: this.keys.stream, group: o.useConsumerGroup ? o.consumerGroup : undefined, sessionId: o.sessionId, maxPerEntry: o.writeBatchSize },
       {
         sent: (n) => void (this.inbound.counters.sent += n),
-        acked: (n) => void (this.inbound.counters.acked += n),
+        acked: (messages, entries) => {
+          this.inbound.counters.acked += messages;
+          this.inbound.counters.ackedEntries += entries;
+        },
         failure: (cause, action) => this.commandError(action, cause),
         undelivered: (key, count) => {
           const message = `${count} message(s) to "${key}" were dropped: that inbox no longer exists (its caller stopped, or the inbox expired after inboxTtlMs)`;
@@ -186,23 +193,24 @@ export class RedisStreamsIO implements IoInterface<RedisStreamsIOEvents> {
     // Not async: on this hot path every async layer costs a promise and a tick
     // per message. Messages written in one tick to the same stream share an
     // entry (up to writeBatchSize), and its promise: one XADD instead of
-    // one per message, for the caller, the worker and Redis.
-    if (this.inbound.closed) return Promise.reject(new RedisStreamsDestroyedError('write'));
-    // Set only while set-up keeps failing: nothing has been sent yet.
-    if (this.setUpFailure !== undefined) return Promise.reject(connectionError('write (the IO could not create its inbox)', this.setUpFailure));
-    const { data, target, settles } = message;
-    if (target !== undefined) {
-      let ackId = this.group === undefined ? undefined : settles?.id;
-      // An entry carrying several requests is acknowledged with the answer of its last one.
-      if (ackId !== undefined && this.group?.release(ackId) === false) ackId = undefined;
-      return this.writes.write(this.keys.inbox(target), this.inboxOptions, data, ackId);
+    // one per message, for the caller, the worker and Redis. The try keeps
+    // every failure, a malformed message included, on the promise.
+    try {
+      const invalid = invalidOutbound(message);
+      if (invalid !== undefined) return Promise.reject(invalid);
+      return this.writeValid(message);
+    } catch (err) {
+      return Promise.reject(toError(err));
     }
-    return this.writes.write(this.keys.stream, this.requestOptions, data);
   }
 
   async ack(receipt: IoReceipt): Promise<void> {
     if (this.group === undefined) return;
-    if (!this.group.release(receipt.id)) return;
+    if (!this.group.release(receipt.id)) {
+      // Settled, but its entry still carries requests being handled: acknowledged with the last of them.
+      this.inbound.counters.acked++;
+      return;
+    }
     this.assertUsable('ack');
     // Through the batcher: after any answer of the same entry queued before it, and one XACK per tick.
     await this.writes.ack(receipt.id);
@@ -262,9 +270,21 @@ export class RedisStreamsIO implements IoInterface<RedisStreamsIOEvents> {
   /** Reports a background failure on `'error'`, once per outage. */
   private reportBackground(err: unknown): void {
     if (this.inbound.closed) return;
-    const error = err instanceof Error && 'code' in err ? err : connectionError('background task', err);
-    if (error.name === 'RedisStreamsConnectionError' && this.commandDown) return;
+    const error = err instanceof RPCError ? err : connectionError('background task', err);
+    if (error instanceof RedisStreamsConnectionError && this.commandDown) return;
     this.inbound.events.emit('error', error);
+  }
+
+  private writeValid(message: IoOutboundMessage): Promise<void> {
+    if (this.inbound.closed) return Promise.reject(new RedisStreamsDestroyedError('write'));
+    // Set only while set-up keeps failing: nothing has been sent yet.
+    if (this.setUpFailure !== undefined) return Promise.reject(connectionError('write (the IO could not create its inbox)', this.setUpFailure));
+    const { data, target, settles } = message;
+    if (target === undefined) return this.writes.write(this.keys.stream, this.requestOptions, data);
+    if (settles === undefined || this.group === undefined) return this.writes.write(this.keys.inbox(target), this.inboxOptions, data);
+    // An entry carrying several requests is acknowledged with the answer of its last one.
+    const ackId = this.group.release(settles.id) ? settles.id : undefined;
+    return this.writes.write(this.keys.inbox(target), this.inboxOptions, data, ackId, true);
   }
 
   private async close(): Promise<void> {
@@ -324,29 +344,36 @@ export class RedisStreamsIO implements IoInterface<RedisStreamsIOEvents> {
     this.timers.push(timer);
   }
 
+  /**
+   * Turns a connection's ioredis events into one `'error'` per outage and a
+   * `'reconnect'` when it is back. A connection that closes is only "lost":
+   * if ioredis gets it back at the first attempt (CLIENT KILL, an idle
+   * timeout on a proxy) that is a `'reconnect'` alone. The first failure
+   * after that (a refused reconnect, a socket error) is the outage, reported
+   * once; ioredis then reports every failed attempt, and those are dropped.
+   */
   private watchConnection(conn: RedisConnection, role: 'command' | 'reader'): void {
     let wasReady = false;
-    let down = false;
+    let state: 'up' | 'lost' | 'down' = 'up';
     const { events, counters } = this.inbound;
     conn.on('ready', () => {
-      if (wasReady && down && !this.inbound.closed) {
-        down = false;
-        if (role === 'command') this.commandDown = false;
-        counters.reconnects++;
-        events.emit('reconnect', { connection: role, reconnects: counters.reconnects });
-        if (role === 'command') this.ensureTopology().catch((err: unknown) => this.reportBackground(err));
-      }
+      const back = wasReady && state !== 'up';
       wasReady = true;
+      state = 'up';
+      if (role === 'command') this.commandDown = false;
+      if (!back || this.inbound.closed) return;
+      counters.reconnects++;
+      events.emit('reconnect', { connection: role, reconnects: counters.reconnects });
+      if (role === 'command') this.ensureTopology().catch((err: unknown) => this.reportBackground(err));
     });
     conn.on('error', (err: Error) => {
-      // ioredis reports every failed reconnect attempt; report only the first of an outage.
-      if (down || this.inbound.closed) return;
-      down = true;
+      if (state === 'down' || this.inbound.closed) return;
+      state = 'down';
       if (role === 'command') this.commandDown = true;
       events.emit('error', connectionError(`${role} connection`, err));
     });
     conn.on('close', () => {
-      if (wasReady && !this.inbound.closed) down = true;
+      if (wasReady && state === 'up') state = 'lost';
     });
   }
 
@@ -439,7 +466,8 @@ export class RedisStreamsIO implements IoInterface<RedisStreamsIOEvents> {
       } catch (err) {
         if (this.inbound.closed) return;
         if (isNoGroupError(err)) await this.createGroup('0').catch(() => undefined);
-        else if (failures === 0) this.inbound.events.emit('error', isLibraryError(err) ? err : connectionError('read', err));
+        // Through reportBackground: while the command connection is down, its outage is already reported.
+        else if (failures === 0) this.reportBackground(isLibraryError(err) ? err : connectionError('read', err));
         failures++;
         await sleep(backoffMs(failures, 50, 2000), this.stopSignal);
       }

@@ -47,6 +47,8 @@ interface OpenEntry extends Deferred {
   readonly fields: string[];
   count: number;
   chars: number;
+  /** Messages of this entry that answer (settle) a request: counted as acked once it is written. */
+  settles: number;
   /** Requests (entry ids) acknowledged in the same MULTI as this entry. */
   readonly ackIds: string[];
 }
@@ -72,8 +74,12 @@ export interface WriteBatcherConfig {
 export interface WriteBatcherHost {
   /** Messages written. */
   sent(count: number): void;
-  /** Requests acknowledged. */
-  acked(count: number): void;
+  /**
+   * Requests settled by what was written (answers, and acknowledgements of
+   * notifications), and request entries acknowledged (ids in the XACK): an
+   * entry carrying several requests is acknowledged with the last of them.
+   */
+  acked(messages: number, entries: number): void;
   /** The library error a promise rejects with when `action` (e.g. `XADD to "key"`) failed. */
   failure(cause: unknown, action: string): Error;
   /** An inbox entry was not written because the inbox no longer exists (`NOMKSTREAM`). */
@@ -107,9 +113,10 @@ export class WriteBatcher {
    * XACK committed with it.
    *
    * @param options - XADD arguments before the id (`NOMKSTREAM`, `MAXLEN ~ n`).
-   * @param ackId - A request acknowledged in the same MULTI.
+   * @param ackId - A request entry acknowledged in the same MULTI.
+   * @param settles - Whether this message answers a request (counted as acked once written).
    */
-  write(key: string, options: readonly (string | number)[], data: string, ackId?: string): Promise<void> {
+  write(key: string, options: readonly (string | number)[], data: string, ackId?: string, settles = false): Promise<void> {
     let entry = this.open.get(key);
     // A message that would take a started entry past the size limit starts the next one.
     if (entry === undefined || entry.options !== options || entry.chars + data.length > ENTRY_SOFT_LIMIT_CHARS) entry = this.startEntry(key, options);
@@ -117,6 +124,7 @@ export class WriteBatcher {
     entry.count++;
     entry.chars += data.length;
     if (ackId !== undefined) entry.ackIds.push(ackId);
+    if (settles) entry.settles++;
     if (entry.count >= this.config.maxPerEntry) this.open.delete(key);
     return entry.done;
   }
@@ -134,7 +142,7 @@ export class WriteBatcher {
   }
 
   private startEntry(key: string, options: readonly (string | number)[]): OpenEntry {
-    const entry: OpenEntry = { key, options, fields: [Field.From, this.config.sessionId], count: 0, chars: 0, ackIds: [], ...deferred() };
+    const entry: OpenEntry = { key, options, fields: [Field.From, this.config.sessionId], count: 0, chars: 0, settles: 0, ackIds: [], ...deferred() };
     this.entries.push(entry);
     this.open.set(key, entry);
     this.schedule();
@@ -203,7 +211,8 @@ export class WriteBatcher {
       return;
     }
     const ackError = ackCount > 0 ? results[batch.length]?.[0] : null;
-    if (ackCount > 0 && !ackError) this.host.acked(ackCount);
+    // Each acknowledgement without an answer settles one request (a notification).
+    let settled = ackError ? 0 : (acks?.ids.length ?? 0);
     if (ackError) acks?.reject(this.host.failure(ackError, this.ackAction()));
     else acks?.resolve();
     batch.forEach((e, i) => {
@@ -212,10 +221,12 @@ export class WriteBatcher {
         e.reject(this.host.failure(err, this.entryAction(e)));
         return;
       }
+      settled += e.settles;
       // XADD NOMKSTREAM answers nil when the inbox is gone: its caller stopped or it expired.
       if (results[i]?.[1] === null) this.host.undelivered(e.key, e.count);
       else this.host.sent(e.count);
       e.resolve();
     });
+    if (settled > 0 || (ackCount > 0 && !ackError)) this.host.acked(settled, ackError ? 0 : ackCount);
   }
 }
