@@ -5,6 +5,7 @@ import { TypedEmitter } from '../io/typed-emitter.js';
 import { MessageKind, bytesOverLimit, decodeMessage, encodeRequest, salvageHeader, type CallbackHeader, type RequestHeader } from '../protocol/envelope.js';
 import { deserializeError } from '../protocol/error-codec.js';
 import { decodeValue, encodeValue, type Serializer } from '../protocol/serializer.js';
+import { builtIns } from './built-ins.js';
 import { extractCallbacks } from './callbacks.js';
 import { resolveCallOptions, resolveChannelOptions, type RPCChannelOptions } from './options.js';
 import { PendingCalls } from './pending-calls.js';
@@ -123,6 +124,8 @@ export class RPCChannel<Local extends object = Record<string, never>, Remote ext
   expose(api: Local): void {
     if (typeof api !== 'object' || api === null) throw new RPCInvalidArgumentError('api', `expected an object, got ${String(api)}`);
     this.local = api;
+    // Built once per process (tens of ms): here rather than on the first request served.
+    builtIns();
     this.io.acceptRequests?.();
   }
 
