@@ -8,7 +8,7 @@
  */
 import type { Redis } from 'ioredis';
 import { RPCProtocolError } from '../errors.js';
-import { Signal } from './async-utils.js';
+import { Signal, sleep } from './async-utils.js';
 import type { RedisConnection } from './connection.js';
 import { Control, MAX_MESSAGES_PER_ENTRY, parseEntry, parseReadReply, type ParsedEntry } from './entries.js';
 import { GroupRecovery, type ReclaimResult } from './group-recovery.js';
@@ -194,28 +194,50 @@ export class GroupConsumer {
 
   /**
    * Takes over ONE pending request (this consumer's own from an earlier life
-   * first, then any idle on a stopped worker) and runs it with nothing else in
-   * flight. A redelivered request may be the one that crashed its worker:
-   * running it alone means a poison request cannot push the delivery count of
-   * innocent neighbours up with each crash and drag them into the dead letters.
+   * first, then any idle on a stopped worker). It claims first and waits for
+   * nothing before that: with nothing to take over, recovery costs one
+   * XPENDING + one XAUTOCLAIM and the loop reads new requests at once, however
+   * long the requests in flight run (a handler that never settles cannot stall
+   * its worker).
+   *
+   * Isolation, as far as it stays cheap: a redelivered request may be the one
+   * that crashed its worker, so once one is claimed, no NEW request is read
+   * beside it until it settles, or for at most {@link recoveryIntervalMs}
+   * (a slow taken-over request must not stop the worker either). Requests
+   * already in flight keep running beside it. A claimed entry carrying several
+   * requests is not run as a batch but split (see {@link GroupRecovery.split}),
+   * and the loop comes back for the next one only after that, so a poison
+   * request cannot push the delivery count of innocent neighbours up with each
+   * crash and drag them into the dead letters.
    *
    * @returns whether the loop should come back here before reading new requests.
    */
   private async recoverOne(): Promise<boolean> {
     const { inbound } = this.host;
-    while (!inbound.closed && this.inflight.size > 0) await this.released.wait();
     await inbound.waitForRoom();
     if (inbound.closed) return true;
     const granted = inbound.queue.reserve(1);
+    let result: ReclaimResult;
     try {
-      let result = await this.recovery.claimOwn(1);
+      result = await this.recovery.claimOwn(1, this.inflight);
       if (result.claimed.length === 0 && result.trimmed.length === 0) result = await this.recovery.reclaimIdle(1);
       this.acceptClaimed(result);
-      const more = result.claimed.length > 0 || result.trimmed.length > 0 || !this.recovery.scanComplete;
-      if (!more) this.recoveryDue = false;
-      return more;
     } finally {
       inbound.queue.release(granted);
+    }
+    const more = result.claimed.length > 0 || result.trimmed.length > 0 || !this.recovery.scanComplete;
+    if (!more) this.recoveryDue = false;
+    for (const { entry } of result.claimed) await this.settledOrTimeout(entry.id, this.recoveryIntervalMs);
+    return more;
+  }
+
+  /** Waits until entry `id` is no longer held here (or was never taken), at most `ms`. */
+  private async settledOrTimeout(id: string, ms: number): Promise<void> {
+    const deadline = Date.now() + ms;
+    for (;;) {
+      const left = deadline - Date.now();
+      if (this.host.inbound.closed || !this.inflight.has(id) || left <= 0) return;
+      await sleep(left, this.released);
     }
   }
 
@@ -247,6 +269,8 @@ export class GroupConsumer {
       else if (entry.control === Control.Bye) inbound.events.emit('peer-destroyed', entry.from);
       return;
     }
+    // Already held here (XAUTOCLAIM took back one of ours still waiting in the queue): it runs once.
+    if (this.inflight.has(entry.id)) return;
     const spent = entry.spent + deliveries - 1;
     if (entry.data.length > 1 && deliveries > 1) {
       this.split(entry, spent);

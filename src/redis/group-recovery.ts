@@ -57,11 +57,14 @@ export class GroupRecovery {
 
   /**
    * Claims up to `limit` of this consumer's own pending requests (a worker
-   * restarted under the same name serves these first).
+   * restarted under the same name serves these first), leaving out the ids in
+   * `held` (requests it is handling now).
    */
-  async claimOwn(limit: number): Promise<ReclaimResult> {
+  async claimOwn(limit: number, held: ReadonlySet<string> | ReadonlyMap<string, unknown> = new Set()): Promise<ReclaimResult> {
     const { stream, group, consumer } = this.config;
-    const rows = parsePending(await this.redis.call('XPENDING', stream, group, '-', '+', limit, consumer));
+    // Requests this worker is handling now are pending on it too: skip them.
+    const listed = parsePending(await this.redis.call('XPENDING', stream, group, '-', '+', limit + held.size, consumer));
+    const rows = listed.filter((r) => !held.has(r[0])).slice(0, limit);
     if (rows.length === 0) return { claimed: [], trimmed: [] };
     const ids = rows.map((r) => r[0]);
     const entries = parseEntryList(await this.redis.call('XCLAIM', stream, group, consumer, 0, ...ids));
