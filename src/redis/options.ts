@@ -47,7 +47,9 @@ export interface RedisStreamsIOOptions {
   useConsumerGroup?: boolean;
   /**
    * Load-balanced: a request pending this long on a worker that stopped renewing its lease is taken over by another worker, in milliseconds.
-   * @defaultValue 30000
+   * Workers renew their leases every third of it and look for requests to take over every half of it, so the requests of a
+   * crashed worker are taken over within about 1.5 x claimIdleMs: keep that well below the callers' timeout (30 s by default).
+   * @defaultValue 10000
    */
   claimIdleMs?: number;
   /**
@@ -93,8 +95,8 @@ export const DEFAULT_REDIS_STREAMS_OPTIONS = {
   maxQueueSize: 1000,
   /** Broadcast by default. */
   useConsumerGroup: false,
-  /** Idle time before a request is taken over, in milliseconds. */
-  claimIdleMs: 30_000,
+  /** Idle time before a request is taken over, in milliseconds: take-over within about 15 s, before the 30 s call timeout. */
+  claimIdleMs: 10_000,
   /** Deliveries before dead-lettering. */
   maxDeliveries: 5,
   /** Reply inbox time to live, in milliseconds. */
