@@ -12,7 +12,16 @@
  * @module
  */
 import type { RedisConnection } from './connection.js';
+import { backoffMs } from './async-utils.js';
 import { Field } from './entries.js';
+
+/** How long an answer (or acknowledgement) that cannot be written is retried through an outage. */
+const RETRY_LIMIT_MS = 60_000;
+
+/** Whether a failed write may succeed later: a connection failure, not a reply of Redis refusing it. */
+function isRetryable(err: unknown): boolean {
+  return err instanceof Error && err.name !== 'ReplyError';
+}
 
 /**
  * Characters (UTF-16 units) an entry may carry before a further message goes
@@ -51,11 +60,16 @@ interface OpenEntry extends Deferred {
   settles: number;
   /** Requests (entry ids) acknowledged in the same MULTI as this entry. */
   readonly ackIds: string[];
+  /** Retried through an outage (answers): set when written. */
+  retry: boolean;
+  /** When its first write failed, while retried. */
+  failedAt?: number;
 }
 
 /** Acknowledgements of the tick that ride with no answer (notifications). */
 interface PendingAcks extends Deferred {
   readonly ids: string[];
+  failedAt?: number;
 }
 
 /** Where and as whom entries are written. */
@@ -99,6 +113,11 @@ export class WriteBatcher {
   private acks: PendingAcks | undefined;
   private scheduled = false;
   private held = true;
+  private stopped = false;
+  private retryTimer: NodeJS.Timeout | undefined;
+  private retryAttempt = 0;
+  private retryEntries: OpenEntry[] = [];
+  private retryAcks: PendingAcks[] = [];
 
   constructor(
     private readonly redis: RedisConnection,
@@ -116,7 +135,7 @@ export class WriteBatcher {
    * @param ackId - A request entry acknowledged in the same MULTI.
    * @param settles - Whether this message answers a request (counted as acked once written).
    */
-  write(key: string, options: readonly (string | number)[], data: string, ackId?: string, settles = false): Promise<void> {
+  write(key: string, options: readonly (string | number)[], data: string, ackId?: string, settles = false, retry = settles): Promise<void> {
     let entry = this.open.get(key);
     // A message that would take a started entry past the size limit starts the next one.
     if (entry === undefined || entry.options !== options || entry.chars + data.length > ENTRY_SOFT_LIMIT_CHARS) entry = this.startEntry(key, options);
@@ -125,6 +144,7 @@ export class WriteBatcher {
     entry.chars += data.length;
     if (ackId !== undefined) entry.ackIds.push(ackId);
     if (settles) entry.settles++;
+    if (retry) entry.retry = true;
     if (entry.count >= this.config.maxPerEntry) this.open.delete(key);
     return entry.done;
   }
@@ -142,7 +162,7 @@ export class WriteBatcher {
   }
 
   private startEntry(key: string, options: readonly (string | number)[]): OpenEntry {
-    const entry: OpenEntry = { key, options, fields: [Field.From, this.config.sessionId], count: 0, chars: 0, settles: 0, ackIds: [], ...deferred() };
+    const entry: OpenEntry = { key, options, fields: [Field.From, this.config.sessionId], count: 0, chars: 0, settles: 0, ackIds: [], retry: false, ...deferred() };
     this.entries.push(entry);
     this.open.set(key, entry);
     this.schedule();
@@ -160,6 +180,64 @@ export class WriteBatcher {
     if (!this.held) return;
     const { batch, acks } = this.take();
     this.fail(batch, acks, cause);
+  }
+
+  /** The IO is closing: rejects everything held or being retried, and stops retrying. */
+  destroy(cause: unknown): void {
+    this.stopped = true;
+    this.failHeld(cause);
+    if (this.retryTimer !== undefined) clearTimeout(this.retryTimer);
+    this.retryTimer = undefined;
+    const entries = this.retryEntries;
+    const acks = this.retryAcks;
+    this.retryEntries = [];
+    this.retryAcks = [];
+    for (const e of entries) e.reject(this.host.failure(cause, this.entryAction(e)));
+    for (const a of acks) a.reject(this.host.failure(cause, this.ackAction()));
+  }
+
+  /**
+   * Keeps an answer (with its XACK) whose write failed on a connection error
+   * for another attempt, with jittered backoff, for up to RETRY_LIMIT_MS.
+   * Returns false when it must fail now.
+   */
+  private retryLater(item: OpenEntry | PendingAcks, cause: unknown, isEntry: boolean): boolean {
+    if (this.stopped || !isRetryable(cause) || (isEntry && !(item as OpenEntry).retry)) return false;
+    const now = Date.now();
+    item.failedAt ??= now;
+    if (now - item.failedAt > RETRY_LIMIT_MS) return false;
+    if (isEntry) this.retryEntries.push(item as OpenEntry);
+    else this.retryAcks.push(item as PendingAcks);
+    if (this.retryTimer === undefined) {
+      this.retryTimer = setTimeout(() => this.resend(), backoffMs(++this.retryAttempt, 100, 2000));
+      this.retryTimer.unref();
+    }
+    return true;
+  }
+
+  /** Sends the retried entries and acknowledgements again, in their order, in one transaction. */
+  private resend(): void {
+    this.retryTimer = undefined;
+    const batch = this.retryEntries;
+    const ackGroups = this.retryAcks;
+    this.retryEntries = [];
+    this.retryAcks = [];
+    if (batch.length === 0 && ackGroups.length === 0) return;
+    const acks: PendingAcks | undefined =
+      ackGroups.length === 0
+        ? undefined
+        : {
+            ...deferred(),
+            ids: ackGroups.flatMap((a) => a.ids),
+            failedAt: Math.min(...ackGroups.map((a) => a.failedAt ?? Date.now())),
+          };
+    if (acks !== undefined) {
+      acks.done.then(
+        () => ackGroups.forEach((a) => a.resolve()),
+        (err: unknown) => ackGroups.forEach((a) => a.reject(err)),
+      );
+    }
+    this.send(batch, acks, true);
   }
 
   private schedule(): void {
@@ -180,6 +258,10 @@ export class WriteBatcher {
   private flush(): void {
     this.scheduled = false;
     const { batch, acks } = this.take();
+    this.send(batch, acks, false);
+  }
+
+  private send(batch: OpenEntry[], acks: PendingAcks | undefined, retried: boolean): void {
     const { stream, group } = this.config;
     const ackIds = group === undefined ? [] : [...batch.flatMap((e) => e.ackIds), ...(acks?.ids ?? [])];
     // MULTI only when an XACK must commit with answers.
@@ -187,14 +269,17 @@ export class WriteBatcher {
     for (const e of batch) tx.xadd(e.key, ...e.options, '*', ...e.fields);
     if (ackIds.length > 0 && group !== undefined) tx.xack(stream, group, ...ackIds);
     tx.exec().then(
-      (results) => this.settle(batch, acks, results, ackIds.length),
+      (results) => {
+        if (retried && results !== null && results.every(([err]) => err === null)) this.retryAttempt = 0;
+        this.settle(batch, acks, results, ackIds.length);
+      },
       (err: unknown) => this.fail(batch, acks, err),
     );
   }
 
   private fail(batch: readonly OpenEntry[], acks: PendingAcks | undefined, cause: unknown): void {
-    for (const e of batch) e.reject(this.host.failure(cause, this.entryAction(e)));
-    acks?.reject(this.host.failure(cause, this.ackAction()));
+    for (const e of batch) if (!this.retryLater(e, cause, true)) e.reject(this.host.failure(cause, this.entryAction(e)));
+    if (acks !== undefined && !this.retryLater(acks, cause, false)) acks.reject(this.host.failure(cause, this.ackAction()));
   }
 
   private entryAction(e: OpenEntry): string {
@@ -208,6 +293,12 @@ export class WriteBatcher {
   private settle(batch: OpenEntry[], acks: PendingAcks | undefined, results: [Error | null, unknown][] | null, ackCount: number): void {
     if (results === null) {
       this.fail(batch, acks, new Error('MULTI aborted'));
+      return;
+    }
+    // A connection failure anywhere: the whole batch again (XADD of an answer twice is ignored by its caller).
+    const failed = results.find(([err]) => err !== null && isRetryable(err))?.[0];
+    if (failed && !this.stopped && (batch.some((e) => e.retry) || acks !== undefined)) {
+      this.fail(batch, acks, failed);
       return;
     }
     const ackError = ackCount > 0 ? results[batch.length]?.[0] : null;
