@@ -281,7 +281,8 @@ export class RedisStreamsIO implements IoInterface<RedisStreamsIOEvents> {
     if (this.setUpFailure !== undefined) return Promise.reject(connectionError('write (the IO could not create its inbox)', this.setUpFailure));
     const { data, target, settles } = message;
     if (target === undefined) return this.writes.write(this.keys.stream, this.requestOptions, data);
-    if (settles === undefined || this.group === undefined) return this.writes.write(this.keys.inbox(target), this.inboxOptions, data);
+    // An answer is retried through an outage (see WriteBatcher); other inbox messages are not.
+    if (settles === undefined || this.group === undefined) return this.writes.write(this.keys.inbox(target), this.inboxOptions, data, undefined, false, settles !== undefined);
     // An entry carrying several requests is acknowledged with the answer of its last one.
     const ackId = this.group.release(settles.id) ? settles.id : undefined;
     return this.writes.write(this.keys.inbox(target), this.inboxOptions, data, ackId, true);
@@ -289,7 +290,7 @@ export class RedisStreamsIO implements IoInterface<RedisStreamsIOEvents> {
 
   private async close(): Promise<void> {
     this.inbound.closed = true;
-    this.writes.failHeld(new RedisStreamsDestroyedError('write'));
+    this.writes.destroy(new RedisStreamsDestroyedError('write'));
     this.resolveStopped(false);
     this.stopSignal.notify();
     this.group?.wake();
@@ -424,9 +425,11 @@ export class RedisStreamsIO implements IoInterface<RedisStreamsIOEvents> {
       );
     }
     if (o.useConsumerGroup) {
-      // `$` on first creation: a new group never replays stale history. After a
-      // restart without persistence, `0` picks up what callers wrote since.
-      pending.push(this.createGroup(first ? '$' : '0'));
+      // `0`: a new group starts at the retained history, so requests written
+      // before any worker existed (by broadcast-mode callers, which never create
+      // the group) are served. Stale ones do not run: every request carries its
+      // deadline and the channel acknowledges expired ones as expired.
+      pending.push(this.createGroup());
     } else if (first) {
       pending.push(
         this.cmd.xrevrange(this.keys.stream, '+', '-', 'COUNT', 1).then((last) => {
@@ -437,9 +440,9 @@ export class RedisStreamsIO implements IoInterface<RedisStreamsIOEvents> {
     await Promise.all(pending);
   }
 
-  private async createGroup(from: '$' | '0'): Promise<void> {
+  private async createGroup(): Promise<void> {
     try {
-      await this.cmd.xgroup('CREATE', this.keys.stream, this.opts.consumerGroup, from, 'MKSTREAM');
+      await this.cmd.xgroup('CREATE', this.keys.stream, this.opts.consumerGroup, '0', 'MKSTREAM');
     } catch (err) {
       if (!isBusyGroupError(err)) throw err;
     }
@@ -465,7 +468,7 @@ export class RedisStreamsIO implements IoInterface<RedisStreamsIOEvents> {
         failures = 0;
       } catch (err) {
         if (this.inbound.closed) return;
-        if (isNoGroupError(err)) await this.createGroup('0').catch(() => undefined);
+        if (isNoGroupError(err)) await this.createGroup().catch(() => undefined);
         // Through reportBackground: while the command connection is down, its outage is already reported.
         else if (failures === 0) this.reportBackground(isLibraryError(err) ? err : connectionError('read', err));
         failures++;
