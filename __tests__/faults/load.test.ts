@@ -99,7 +99,7 @@ describe('faults: bursts and garbage', function () {
     const wrongShapes = [
       'hello',
       '{"v":1,"k":"req"}\n[]',
-      '{"v":2,"k":"req","id":"x","m":["echo"],"dl":9999999999999}\n[1]',
+      '{"v":3,"k":"req","id":"x","m":["echo"],"dl":9999999999999}\n[1]',
       '[1,2,3]\n[]',
       '{"v":1,"k":"nope","id":"x"}\n1',
       '{"v":1,"k":"req","id":"x","m":"echo","dl":1}\n[]',
@@ -126,7 +126,11 @@ describe('faults: bursts and garbage', function () {
     const pendingBeforeStop = await pendingCount();
     const workers = await pool.stopAll();
     const protocolErrors = sum(workers, (w) => w.errors.ERR_RPC_PROTOCOL ?? 0);
-    const otherErrors = workers.flatMap((w) => Object.entries(w.errors).filter(([code]) => code !== 'ERR_RPC_PROTOCOL'));
+    // A refused request whose id is readable is answered with the error; its made-up sender has no
+    // inbox, so each such answer is reported as undeliverable (RPCDeliveryError), one per entry.
+    const answerable = garbage.filter((f) => f[0] === 'f' && /^\{"v":\d,"k":"req","id":"x"/.test(f[3] ?? '')).length;
+    const undelivered = sum(workers, (w) => w.errors.ERR_RPC_DELIVERY ?? 0);
+    const otherErrors = workers.flatMap((w) => Object.entries(w.errors).filter(([code]) => code !== 'ERR_RPC_PROTOCOL' && code !== 'ERR_RPC_DELIVERY'));
     const { answered, failed, byError } = tally(outcomes);
     const pending = (await server.command('XPENDING', stream, 'workers')) as [number, ...unknown[]];
     console.log(
@@ -142,6 +146,7 @@ describe('faults: bursts and garbage', function () {
     expect(pending[0], 'XPENDING count').to.equal(0);
     expect(protocolErrors, "'error' events with code ERR_RPC_PROTOCOL").to.equal(1000);
     expect(otherErrors).to.deep.equal([]);
+    expect(undelivered, 'answers to refused requests of made-up senders').to.equal(answerable);
   });
 
   it('answer-kind entries on the request stream (res/err/cb) are acknowledged and reported, and do not stall a worker', async () => {
