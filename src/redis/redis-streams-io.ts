@@ -22,6 +22,9 @@ import type { RedisStreamsIOEvents, StreamEntry, StreamInfo } from './types.js';
 
 export type { RedisStreamsIOEvents, StreamEntry, StreamInfo } from './types.js';
 
+/** Longest destroy() waits for its read loops to stop, in milliseconds. */
+const LOOP_STOP_GRACE_MS = 2000;
+
 /**
  * {@link IoInterface} on Redis Streams (ioredis), in two modes:
  *
@@ -298,7 +301,11 @@ export class RedisStreamsIO implements IoInterface<RedisStreamsIOEvents> {
     this.inbound.queue.close();
     // Disconnecting breaks a pending blocking read at once.
     for (const reader of this.readers) reader.disconnect();
-    await Promise.allSettled(this.loops);
+    // Bounded: a reader disconnected while it was waiting to reconnect (just after a Redis
+    // restart) never settles the read it had queued (ioredis flushes its offline queue only on a
+    // close event, which a socket already closed does not emit again). That loop holds no socket
+    // or timer any more; waiting for it would hang destroy().
+    await withTimeout(Promise.allSettled(this.loops), LOOP_STOP_GRACE_MS);
     if (this.cmd.status === 'ready') {
       const leave = this.serving ? this.group?.leaveGroup() : undefined;
       await withTimeout(Promise.all([this.cmd.del(this.inboxKey), leave]), 1000).catch(() => undefined);
