@@ -1,5 +1,7 @@
-import { SuperJSON } from 'superjson';
+import { SuperJSON, type SuperJSONResult } from 'superjson';
 import { RPCInvalidArgumentError, RPCSerializationError } from '../errors.js';
+import { decodeBase64, decodeBinary, encodeBinary, isOtherBinary, isPlainUint8Array, type EncodedBinary } from './binary.js';
+import { checkSuperjsonPayload } from './superjson-guard.js';
 
 /**
  * Turns values into strings and back. The channel encodes each payload with
@@ -17,32 +19,62 @@ export interface Serializer {
 /** Built-in serializers by name, or your own {@link Serializer}. */
 export type SerializationOption = 'superjson' | 'json' | Serializer;
 
+/** Names of the custom rules on the private SuperJSON instance; the guard accepts no other `custom` annotation. */
+const BUFFER_RULE = 'rsrpc:Buffer';
+const UINT8_RULE = 'rsrpc:Uint8Array';
+const BINARY_RULE = 'rsrpc:Binary';
+const CUSTOM_RULES: ReadonlySet<string> = new Set([BUFFER_RULE, UINT8_RULE, BINARY_RULE]);
+
 function createSuperjson(): SuperJSON {
   // A private instance: registering our byte transformers must not change the
   // global superjson that the application may also use.
   const sj = new SuperJSON();
+  // Buffer and Uint8Array keep their original rules (a base64 string) so the
+  // wire stays compatible; every other binary class travels as [code, base64].
+  // These come before superjson's own `typed-array` rule, which is lossy (NaN
+  // and -0 become null and 0) and never written by this serializer.
   sj.registerCustom<Buffer, string>(
     {
       isApplicable: (v): v is Buffer => Buffer.isBuffer(v),
       serialize: (v) => v.toString('base64'),
-      deserialize: (v) => Buffer.from(v, 'base64'),
+      deserialize: (v) => decodeBase64(v),
     },
-    'rsrpc:Buffer',
+    BUFFER_RULE,
   );
   sj.registerCustom<Uint8Array, string>(
     {
-      isApplicable: (v): v is Uint8Array => v instanceof Uint8Array && !Buffer.isBuffer(v),
+      isApplicable: isPlainUint8Array,
       serialize: (v) => Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString('base64'),
-      deserialize: (v) => new Uint8Array(Buffer.from(v, 'base64')),
+      deserialize: (v) => decodeBinary('U', v) as Uint8Array,
     },
-    'rsrpc:Uint8Array',
+    UINT8_RULE,
+  );
+  sj.registerCustom<object, [string, string]>(
+    {
+      isApplicable: (v): v is object => isOtherBinary(v),
+      serialize: (v) => {
+        const encoded = encodeBinary(v) as EncodedBinary;
+        return [encoded.code, encoded.base64];
+      },
+      deserialize: (v) => {
+        if (!Array.isArray(v) || v.length !== 2) throw new TypeError('binary value: expected [code, base64]');
+        return decodeBinary(v[0], v[1]) as object;
+      },
+    },
+    BINARY_RULE,
   );
   return sj;
 }
 
 /**
- * superjson: Date, Map, Set, BigInt, RegExp, undefined, NaN/Infinity, nested,
- * plus Buffer and Uint8Array. The default.
+ * superjson: Date, Map, Set, BigInt, RegExp, URL, Error, undefined,
+ * NaN/Infinity/-0, nested, plus Buffer, ArrayBuffer, SharedArrayBuffer,
+ * DataView and every TypedArray. The default.
+ *
+ * Decoding costs time and memory linear in the text: metadata that would make
+ * superjson's path walks superlinear, annotations it would not write for
+ * these types, and oversized BigInts are refused (see the README's "Wire
+ * format and serialization").
  */
 export function superjsonSerializer(): Serializer {
   const sj = createSuperjson();
@@ -56,7 +88,13 @@ export function superjsonSerializer(): Serializer {
       }
       return sj.stringify(value);
     },
-    parse: (text) => sj.parse(text),
+    parse: (text) => {
+      // One JSON.parse: the guard reads the parsed object and superjson
+      // applies it in place, as SuperJSON#parse does. Without meta (the common
+      // case) there is nothing for superjson to do.
+      const payload = checkSuperjsonPayload(JSON.parse(text), text.length, CUSTOM_RULES);
+      return payload.meta === undefined ? payload.json : sj.deserialize(payload as unknown as SuperJSONResult, { inPlace: true });
+    },
   };
 }
 
@@ -68,26 +106,22 @@ function isJsonScalar(v: unknown): boolean {
 const BYTES_TAG = '__rsrpc_bytes';
 
 /**
- * Plain JSON, plus Buffer and Uint8Array (as `{"__rsrpc_bytes": base64, "t": "B"|"U"}`).
- * Dates arrive as ISO strings, Maps and Sets as `{}`, BigInt throws.
+ * Plain JSON, plus Buffer, ArrayBuffer, SharedArrayBuffer, DataView and every
+ * TypedArray, each as `{"__rsrpc_bytes": base64, "t": code}` (`B` Buffer,
+ * `U` Uint8Array, `AB`, `SAB`, `DV`, `I8`, `U8C`, `I16`, `U16`, `I32`, `U32`,
+ * `F16`, `F32`, `F64`, `BI64`, `BU64`). Dates arrive as ISO strings, Maps
+ * and Sets as `{}`, BigInt throws.
  */
 export function jsonSerializer(): Serializer {
   function replacer(this: Record<string, unknown>, key: string, value: unknown): unknown {
-    const original = this[key];
-    if (original instanceof Uint8Array) {
-      const buf = Buffer.isBuffer(original) ? original : Buffer.from(original.buffer, original.byteOffset, original.byteLength);
-      return { [BYTES_TAG]: buf.toString('base64'), t: Buffer.isBuffer(original) ? 'B' : 'U' };
-    }
-    return value;
+    // `this[key]` is the value before toJSON (a Buffer's toJSON is a list of numbers).
+    const encoded = encodeBinary(this[key]);
+    return encoded === undefined ? value : { [BYTES_TAG]: encoded.base64, t: encoded.code };
   }
   function reviver(_key: string, value: unknown): unknown {
-    if (typeof value === 'object' && value !== null && BYTES_TAG in value) {
+    if (typeof value === 'object' && value !== null && Object.hasOwn(value, BYTES_TAG)) {
       const tagged = value as Record<string, unknown>;
-      const b64 = tagged[BYTES_TAG];
-      if (typeof b64 === 'string') {
-        const buf = Buffer.from(b64, 'base64');
-        return tagged.t === 'B' ? buf : new Uint8Array(buf);
-      }
+      return decodeBinary(tagged.t, tagged[BYTES_TAG]);
     }
     return value;
   }
