@@ -184,10 +184,19 @@ class Guard {
   private children(children: Record<string, unknown>, json: unknown, at: Position | undefined, depth: number, pathLength: number): void {
     const keys = Object.keys(children);
     const inArray = Array.isArray(json);
-    // Common case: one segment each; object keys are distinct, and so are canonical array indices.
-    if (!keys.every((key) => isOneSegment(key) && (!inArray || isIndex(key)))) checkOverlap(keys, json);
-    for (const key of keys) {
-      const segments = isOneSegment(key) ? undefined : parsePath(key);
+    // Segments of the keys that are not a single segment; one segment each
+    // (the common case) cannot overlap: object keys are distinct, and so are
+    // canonical array indices.
+    let paths: (string[] | undefined)[] | undefined;
+    for (let i = 0; i < keys.length; i++) {
+      const key = keys[i] as string;
+      if (isOneSegment(key) && (!inArray || isIndex(key))) continue;
+      (paths ??= new Array<string[] | undefined>(keys.length))[i] = parsePath(key);
+    }
+    if (paths !== undefined) checkOverlap(keys, paths, json);
+    for (let i = 0; i < keys.length; i++) {
+      const key = keys[i] as string;
+      const segments = paths?.[i];
       let childJson = json;
       let childAt = at;
       for (const segment of segments ?? [key]) {
@@ -327,12 +336,13 @@ class Guard {
  * a value annotation crosses only plain JSON arrays and objects (no Set or
  * Map it built a moment before).
  */
-function checkOverlap(keys: readonly string[], json: unknown): void {
+function checkOverlap(keys: readonly string[], paths: ReadonlyArray<string[] | undefined>, json: unknown): void {
   const root: PathNode = { end: false, next: undefined };
-  for (const key of keys) {
+  for (let i = 0; i < keys.length; i++) {
+    const key = keys[i] as string;
     let node = root;
     let at = json;
-    for (const segment of parsePath(key)) {
+    for (const segment of paths[i] ?? [key]) {
       if (node.end) break;
       const k = keyAt(at, segment);
       at = jsonChild(at, segment);
