@@ -143,7 +143,11 @@ export class GroupConsumer {
 
   /** One step of the read loop: a recovery step when due, else one blocking XREADGROUP. */
   async readOnce(reader: RedisConnection): Promise<void> {
-    if (this.recoveryDue && (await this.recoverOne())) return;
+    // Only a worker whose reader keeps up takes over: one with requests still
+    // waiting in its queue (a stopped or wedged reader above) must not claim
+    // more, nor claim back its own unread ones (XAUTOCLAIM would count a
+    // delivery each time and drag them towards the dead letters).
+    if (this.recoveryDue && this.host.inbound.queue.size === 0 && (await this.recoverOne())) return;
     const { inbound, opts, keys } = this.host;
     const granted = await this.reserve();
     try {

@@ -372,7 +372,7 @@ export class RedisStreamsIO implements IoInterface<RedisStreamsIOEvents> {
       if (!back || this.inbound.closed) return;
       counters.reconnects++;
       events.emit('reconnect', { connection: role, reconnects: counters.reconnects });
-      if (role === 'command') this.ensureTopology().catch((err: unknown) => this.reportBackground(err));
+      if (role === 'command') this.recreateTopology();
     });
     conn.on('error', (err: Error) => {
       if (state === 'down' || this.inbound.closed) return;
@@ -445,6 +445,30 @@ export class RedisStreamsIO implements IoInterface<RedisStreamsIOEvents> {
       );
     }
     await Promise.all(pending);
+  }
+
+  /**
+   * After a reconnect of the command connection: Redis may have restarted
+   * empty, so the inbox (and group) are created again, unconditionally. This
+   * runs in ioredis's `'ready'` event, before it re-sends the commands issued
+   * during the outage, and goes out as a pipeline (sent at once, not
+   * auto-pipelined to a later turn): so no request of this IO can reach a
+   * peer before the inbox its answer goes to exists again. An inbox that
+   * survived gets one more `open` entry, which readers skip.
+   */
+  private recreateTopology(): void {
+    const o = this.opts;
+    const tx = this.cmd.pipeline();
+    tx.xadd(this.inboxKey, '*', Field.From, this.id, Field.Control, Control.Open);
+    tx.pexpire(this.inboxKey, o.inboxTtlMs);
+    if (o.useConsumerGroup) tx.xgroup('CREATE', this.keys.stream, o.consumerGroup, '0', 'MKSTREAM');
+    tx.exec().then(
+      (results) => {
+        const failed = results?.find(([err]) => err !== null && !isBusyGroupError(err))?.[0];
+        if (failed) this.reportBackground(connectionError('recreate the inbox after a reconnect', failed));
+      },
+      (err: unknown) => this.reportBackground(connectionError('recreate the inbox after a reconnect', err)),
+    );
   }
 
   private async createGroup(): Promise<void> {
