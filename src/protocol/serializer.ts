@@ -81,11 +81,9 @@ export function superjsonSerializer(): Serializer {
   return {
     name: 'superjson',
     stringify: (value) => {
-      // Fast path: values made only of strings, finite numbers, booleans and
-      // null need no superjson metadata, so skip its walk.
-      if (isJsonScalar(value) || (Array.isArray(value) && value.length <= 16 && value.every(isJsonScalar))) {
-        return JSON.stringify({ json: value });
-      }
+      // Fast path: plain data (see isPlainData) needs no superjson metadata,
+      // and superjson would write exactly this for it, after a much dearer walk.
+      if (isPlainData(value)) return JSON.stringify({ json: value });
       return sj.stringify(value);
     },
     parse: (text) => {
@@ -98,9 +96,54 @@ export function superjsonSerializer(): Serializer {
   };
 }
 
-function isJsonScalar(v: unknown): boolean {
-  const t = typeof v;
-  return t === 'string' || t === 'boolean' || v === null || (t === 'number' && Number.isFinite(v) && !Object.is(v, -0));
+/** Most values {@link isPlainData} looks at before leaving a value to superjson's own walk. */
+const PLAIN_SCAN_LIMIT = 4096;
+/** Deepest nesting {@link isPlainData} follows. */
+const PLAIN_SCAN_DEPTH = 32;
+
+/**
+ * Whether `value` is plain data that superjson would encode with no metadata:
+ * strings, booleans, null, finite numbers other than -0, arrays (without
+ * holes) and objects whose prototype is `Object.prototype` or null, each
+ * object met once (superjson records shared references), no `__proto__` key,
+ * and small enough to check cheaply. Anything else (undefined, a Date, a Map,
+ * a class instance, a function, a shared or circular reference) answers
+ * false and goes through superjson.
+ */
+function isPlainData(value: unknown): boolean {
+  let budget = PLAIN_SCAN_LIMIT;
+  let seen: Set<object> | undefined;
+  const visit = (v: unknown, depth: number): boolean => {
+    if (--budget < 0) return false;
+    switch (typeof v) {
+      case 'string':
+      case 'boolean':
+        return true;
+      case 'number':
+        return Number.isFinite(v) && !Object.is(v, -0);
+      case 'object':
+        break;
+      default:
+        return false;
+    }
+    if (v === null) return true;
+    if (depth >= PLAIN_SCAN_DEPTH) return false;
+    seen ??= new Set();
+    if (seen.has(v)) return false;
+    seen.add(v);
+    const proto: unknown = Object.getPrototypeOf(v);
+    if (Array.isArray(v)) {
+      if (proto !== Array.prototype) return false;
+      for (let i = 0; i < v.length; i++) if (!visit(v[i], depth + 1)) return false;
+      return true;
+    }
+    if (proto !== Object.prototype && proto !== null) return false;
+    for (const key of Object.keys(v)) {
+      if (key === '__proto__' || !visit((v as Record<string, unknown>)[key], depth + 1)) return false;
+    }
+    return true;
+  };
+  return visit(value, 0);
 }
 
 const BYTES_TAG = '__rsrpc_bytes';
