@@ -7,7 +7,7 @@
  *
  * Run: `npm run bench:channel`.
  */
-import { createMemoryIoPair, RPCChannel } from '../src/index.js';
+import { createMemoryIoPair, RPCChannel } from 'redis-streams-rpc';
 
 interface Api {
   echo(x: string): string;

@@ -6,7 +6,7 @@
  *
  * Run by bench/run.ts: `node --import tsx bench/lib-client.ts '<config json>'`.
  */
-import { RedisStreamsIO, RPCChannel } from '../src/index.js';
+import { RedisStreamsIO, RPCChannel } from 'redis-streams-rpc';
 import { runDriving, type DrivingSession } from './child-runtime.js';
 import { runInflight, runNotify, runSequential, WarmupTicker, type Call, type Notify } from './drivers.js';
 import type { BenchApi, RoleConfig } from './protocol.js';

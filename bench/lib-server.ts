@@ -6,7 +6,7 @@
  *
  * Run by bench/run.ts: `node --import tsx bench/lib-server.ts '<config json>'`.
  */
-import { RedisStreamsIO, RPCChannel } from '../src/index.js';
+import { RedisStreamsIO, RPCChannel } from 'redis-streams-rpc';
 import { DeliveryCounter, reportAsync, runServing, type ServingSession } from './child-runtime.js';
 import type { BenchApi, RoleConfig } from './protocol.js';
 

@@ -93,8 +93,8 @@ class CallerClosedError extends Error {
 
 /**
  * Client half of the raw ping-pong: requests are XADDed to the request
- * stream through an auto-pipelining connection (calls issued in the same tick
- * share one write), replies are read from the client's own stream with
+ * stream through one writer connection (auto-pipelining or not, see
+ * `autoPipelining`), replies are read from the client's own stream with
  * XREAD BLOCK 0 on a dedicated connection.
  */
 export class RawCaller {
@@ -109,8 +109,9 @@ export class RawCaller {
     private readonly requestStream: string,
     replyStream: string,
     deadline: number,
+    autoPipelining: boolean,
   ) {
-    this.writer = new Redis(url, { enableAutoPipelining: true });
+    this.writer = new Redis(url, { enableAutoPipelining: autoPipelining });
     const reader = new Redis(url);
     this.replies = new ReadLoop(
       reader,

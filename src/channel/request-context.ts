@@ -43,13 +43,18 @@ export class ActiveContext implements RequestContext {
 
   constructor(
     readonly id: string,
-    readonly method: string,
+    /** The method path as it arrived; joined on first read of {@link ActiveContext.method}. */
+    private readonly path: readonly string[],
     readonly caller: string | undefined,
     readonly deadline: number,
     readonly notification: boolean,
     metadata: Metadata | undefined,
   ) {
     this.metadata = metadata ?? EMPTY;
+  }
+
+  get method(): string {
+    return this.path.join('.');
   }
 
   get signal(): AbortSignal {

@@ -122,7 +122,7 @@ export class RequestHandler {
   }
 
   private run(header: RequestHeader, message: IoInboundMessage, fn: (...a: unknown[]) => unknown, self: unknown, args: unknown[]): void {
-    const context = new ActiveContext(header.id, header.m.join('.'), message.from, header.dl, header.n === 1, header.md);
+    const context = new ActiveContext(header.id, header.m, message.from, header.dl, header.n === 1, header.md);
     const request: ActiveRequest = { settled: false, finished: false, from: message.from, context };
     if (header.cb !== undefined) injectCallbacks(args, header.cb, (index) => this.callbackStub(header.id, index, request, message.from));
     this.active.add(request);
@@ -168,17 +168,18 @@ export class RequestHandler {
    * caller always hears back.
    */
   private answer(header: RequestHeader, message: IoInboundMessage, kind: typeof MessageKind.Result | typeof MessageKind.Error, body: unknown, isResult: boolean): void {
-    const what = isResult ? `the result of "${header.m.join('.')}"` : `the error of "${header.m.join('.')}"`;
+    // Built only on failure: the hot path joins no strings.
+    const what = (): string => `the ${isResult ? 'result' : 'error'} of "${header.m.join('.')}"`;
     let payload: string;
     try {
       payload = encodeValue(this.host.serializer, body, what);
     } catch (err) {
-      this.write(header.id, message, MessageKind.Error, this.encodeError(err, what));
+      this.write(header.id, message, MessageKind.Error, this.encodeError(err, what()));
       return;
     }
     const bytes = bytesOverLimit(payload, this.host.maxMessageBytes);
     if (bytes !== undefined) {
-      this.write(header.id, message, MessageKind.Error, this.encodeError(new RPCPayloadTooLargeError(what, bytes, this.host.maxMessageBytes), what));
+      this.write(header.id, message, MessageKind.Error, this.encodeError(new RPCPayloadTooLargeError(what(), bytes, this.host.maxMessageBytes), what()));
       return;
     }
     this.write(header.id, message, kind, payload);

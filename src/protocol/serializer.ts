@@ -100,6 +100,8 @@ export function superjsonSerializer(): Serializer {
 const PLAIN_SCAN_LIMIT = 4096;
 /** Deepest nesting {@link isPlainData} follows. */
 const PLAIN_SCAN_DEPTH = 32;
+/** Most objects and arrays {@link isPlainData} accepts in one value. */
+const PLAIN_SCAN_OBJECTS = 64;
 
 /**
  * Whether `value` is plain data that superjson would encode with no metadata:
@@ -111,39 +113,53 @@ const PLAIN_SCAN_DEPTH = 32;
  * false and goes through superjson.
  */
 function isPlainData(value: unknown): boolean {
-  let budget = PLAIN_SCAN_LIMIT;
-  let seen: Set<object> | undefined;
-  const visit = (v: unknown, depth: number): boolean => {
-    if (--budget < 0) return false;
-    switch (typeof v) {
-      case 'string':
-      case 'boolean':
-        return true;
-      case 'number':
-        return Number.isFinite(v) && !Object.is(v, -0);
-      case 'object':
-        break;
-      default:
-        return false;
-    }
-    if (v === null) return true;
-    if (depth >= PLAIN_SCAN_DEPTH) return false;
-    seen ??= new Set();
-    if (seen.has(v)) return false;
-    seen.add(v);
-    const proto: unknown = Object.getPrototypeOf(v);
-    if (Array.isArray(v)) {
-      if (proto !== Array.prototype) return false;
-      for (let i = 0; i < v.length; i++) if (!visit(v[i], depth + 1)) return false;
+  // A scalar needs no walk state.
+  if (typeof value !== 'object' || value === null) return isPlainScalar(value);
+  const scan: PlainScan = { budget: PLAIN_SCAN_LIMIT, seen: [] };
+  return isPlainObjectTree(value, 0, scan);
+}
+
+/** State of one {@link isPlainData} walk. */
+interface PlainScan {
+  budget: number;
+  /** Objects met so far: few in the common case, so a list beats a Set. */
+  readonly seen: object[];
+}
+
+function isPlainScalar(v: unknown): boolean {
+  switch (typeof v) {
+    case 'string':
+    case 'boolean':
       return true;
-    }
-    if (proto !== Object.prototype && proto !== null) return false;
-    for (const key of Object.keys(v)) {
-      if (key === '__proto__' || !visit((v as Record<string, unknown>)[key], depth + 1)) return false;
-    }
+    case 'number':
+      return Number.isFinite(v) && !Object.is(v, -0);
+    default:
+      return v === null;
+  }
+}
+
+function isPlainObjectTree(v: object, depth: number, scan: PlainScan): boolean {
+  if (depth >= PLAIN_SCAN_DEPTH || scan.seen.includes(v)) return false;
+  scan.seen.push(v);
+  const proto: unknown = Object.getPrototypeOf(v);
+  if (Array.isArray(v)) {
+    if (proto !== Array.prototype) return false;
+    for (let i = 0; i < v.length; i++) if (!isPlainMember(v[i], depth, scan)) return false;
     return true;
-  };
-  return visit(value, 0);
+  }
+  if (proto !== Object.prototype && proto !== null) return false;
+  for (const key of Object.keys(v)) {
+    if (key === '__proto__' || !isPlainMember((v as Record<string, unknown>)[key], depth, scan)) return false;
+  }
+  return true;
+}
+
+function isPlainMember(v: unknown, depth: number, scan: PlainScan): boolean {
+  if (--scan.budget < 0) return false;
+  if (typeof v !== 'object' || v === null) return isPlainScalar(v);
+  // Past a few dozen objects the linear `seen` search would cost more than superjson's walk.
+  if (scan.seen.length >= PLAIN_SCAN_OBJECTS) return false;
+  return isPlainObjectTree(v, depth + 1, scan);
 }
 
 const BYTES_TAG = '__rsrpc_bytes';
