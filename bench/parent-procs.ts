@@ -26,6 +26,9 @@ export function benchFile(name: string): string {
   return fileURLToPath(new URL(`./${name}`, import.meta.url));
 }
 
+/** tsconfig tsx uses in bench processes: no `paths`, so the library comes from dist. */
+const DIST_TSCONFIG = benchFile('tsconfig.dist.json');
+
 /** One forked role process. */
 export class ChildHandle {
   private readonly child: ChildProcess;
@@ -47,6 +50,8 @@ export class ChildHandle {
       // (Node refuses --cpu-prof in NODE_OPTIONS).
       execArgv: ['--import', 'tsx', ...(process.env['BENCH_CHILD_NODE_ARGS'] ?? '').split(' ').filter((a) => a !== '')],
       stdio: ['ignore', 'inherit', 'pipe', 'ipc'],
+      // The library side runs the built package: see bench/tsconfig.dist.json.
+      env: { ...process.env, TSX_TSCONFIG_PATH: DIST_TSCONFIG },
     });
     this.child.stderr?.setEncoding('utf8');
     this.child.stderr?.on('data', (chunk: string) => {
