@@ -11,6 +11,7 @@
  *
  * @module
  */
+import { Command, Redis } from 'ioredis';
 import type { RedisConnection } from './connection.js';
 import { backoffMs } from './async-utils.js';
 import { Field } from './entries.js';
@@ -263,6 +264,11 @@ export class WriteBatcher {
 
   private send(batch: OpenEntry[], acks: PendingAcks | undefined, retried: boolean): void {
     const { stream, group } = this.config;
+    const only = batch.length === 1 && acks === undefined ? batch[0] : undefined;
+    if (only !== undefined && only.ackIds.length === 0 && this.redis instanceof Redis) {
+      this.sendOne(this.redis, only, retried);
+      return;
+    }
     const ackIds = group === undefined ? [] : [...batch.flatMap((e) => e.ackIds), ...(acks?.ids ?? [])];
     // MULTI only when an XACK must commit with answers.
     const tx = batch.some((e) => e.ackIds.length > 0) ? this.redis.multi() : this.redis.pipeline();
@@ -274,6 +280,23 @@ export class WriteBatcher {
         this.settle(batch, acks, results, ackIds.length);
       },
       (err: unknown) => this.fail(batch, acks, err),
+    );
+  }
+
+  /**
+   * One entry and nothing to acknowledge (every sequential call, most
+   * answers in broadcast mode): a plain XADD, sent at once. A pipeline costs
+   * more, and an ordinary command call on the auto-pipelining connection
+   * would wait for the next turn of the event loop.
+   */
+  private sendOne(redis: Redis, entry: OpenEntry, retried: boolean): void {
+    const command = new Command('xadd', [entry.key, ...entry.options, '*', ...entry.fields]);
+    (redis.sendCommand(command) as Promise<unknown>).then(
+      (id) => {
+        if (retried) this.retryAttempt = 0;
+        this.settle([entry], undefined, [[null, id]], 0);
+      },
+      (err: unknown) => this.fail([entry], undefined, err),
     );
   }
 
