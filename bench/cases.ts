@@ -21,6 +21,8 @@ export interface CaseSpec {
   readonly warmup: number;
   readonly count: number;
   readonly concurrency: number;
+  /** How long each echo handler takes (an async wait); 0: a synchronous echo. */
+  readonly handlerMs: number;
 }
 
 export interface ProcessReport {
@@ -56,8 +58,8 @@ const KB = 1024;
 
 export function buildCases(quick: boolean): CaseSpec[] {
   const pick = (full: number, reduced: number): number => (quick ? reduced : full);
-  const echo = { servingRole: 'server', servers: 1, balanced: false, concurrency: 1 } as const;
-  const burst = { count: pick(20_000, 2_000), warmup: pick(500, 100), concurrency: 100, payloadBytes: 1, clientRole: 'inflight' } as const;
+  const echo = { servingRole: 'server', servers: 1, balanced: false, concurrency: 1, handlerMs: 0 } as const;
+  const burst = { count: pick(20_000, 2_000), warmup: pick(500, 100), concurrency: 100, payloadBytes: 1, clientRole: 'inflight', handlerMs: 0 } as const;
   return [
     { ...echo, id: 'a', title: 'sequential echo("x")', clientRole: 'seq', payloadBytes: 1, warmup: pick(500, 100), count: pick(5_000, 300) },
     { ...echo, ...burst, id: 'b', title: '100 in flight, broadcast, 1 server' },
@@ -65,8 +67,11 @@ export function buildCases(quick: boolean): CaseSpec[] {
     { ...echo, id: 'd', title: 'sequential echo(100 KB)', clientRole: 'seq', payloadBytes: 100 * KB, warmup: pick(20, 5), count: pick(300, 30) },
     {
       id: 'e', title: 'notification fan-out to 4 subscribers', servingRole: 'subscriber', servers: 4, balanced: false,
-      clientRole: 'notify', payloadBytes: 1, warmup: 0, count: pick(5_000, 500), concurrency: 100,
+      clientRole: 'notify', payloadBytes: 1, warmup: 0, count: pick(5_000, 500), concurrency: 100, handlerMs: 0,
     },
+    // Handlers that take time: throughput against the ideal (calls in flight / handler time, when the
+    // workers can run them all at once), and how evenly the 3 workers share the calls.
+    { ...burst, id: 'f', title: '10 ms handlers, 100 in flight, 3 workers', servingRole: 'worker', servers: 3, balanced: true, handlerMs: 10, count: pick(6_000, 600), warmup: pick(300, 100) },
   ];
 }
 
@@ -124,7 +129,7 @@ async function drive(spec: CaseSpec, servers: ChildHandle[], client: ChildHandle
   return { client: result, commands, redisCpuMs, ...(deliveries === undefined ? {} : { deliveries }) };
 }
 
-function metricsOf(timed: Timed, processes: ProcessReport[]): Metrics {
+function metricsOf(spec: CaseSpec, timed: Timed, processes: ProcessReport[]): Metrics {
   const { client } = timed;
   const metrics: Metrics = {};
   if (timed.deliveries !== undefined) {
@@ -150,6 +155,14 @@ function metricsOf(timed: Timed, processes: ProcessReport[]): Metrics {
     metrics[`rssPeakMB.${p.label}`] = p.memory.rssPeakMB;
   }
   if (client.errors > 0) metrics['errors'] = client.errors;
+  if (spec.handlerMs > 0) {
+    // The best any implementation can do with this many calls in flight.
+    metrics['idealCallsPerSec'] = (spec.concurrency * 1000) / spec.handlerMs;
+    metrics['ofIdeal'] = (metrics['callsPerSec'] ?? 0) / metrics['idealCallsPerSec'];
+    const servers = processes.filter((p) => p.label !== 'client');
+    const total = servers.reduce((sum, p) => sum + p.handled, 0);
+    for (const p of servers) metrics[`share.${p.label}`] = total === 0 ? 0 : p.handled / total;
+  }
   return metrics;
 }
 
@@ -157,7 +170,7 @@ function configFor(spec: CaseSpec, ctx: RunContext, prefix: string, label: strin
   return {
     role, url: ctx.url, stream: `${prefix}:s`, replyStream: `${prefix}:reply:client`, group: 'bench', name: label,
     payloadBytes: spec.payloadBytes, warmup: spec.warmup, count: spec.count, concurrency: spec.concurrency,
-    balanced: spec.balanced, timeoutMs: ctx.timeoutMs,
+    balanced: spec.balanced, handlerMs: spec.handlerMs, timeoutMs: ctx.timeoutMs,
   };
 }
 
@@ -199,7 +212,7 @@ export async function runRep(spec: CaseSpec, impl: Impl, rep: number, ctx: RunCo
   let outcome: Pick<RepResult, 'ok' | 'metrics' | 'processes'> & { error?: string; client?: ClientResult };
   try {
     const { timed, processes } = await withWatchdog(runProcesses(spec, impl, ctx, prefix, children, abort.signal), ctx.timeoutMs, `case ${spec.id} (${impl}) rep ${rep + 1}`);
-    outcome = { ok: true, metrics: metricsOf(timed, processes), processes, client: timed.client };
+    outcome = { ok: true, metrics: metricsOf(spec, timed, processes), processes, client: timed.client };
   } catch (err) {
     outcome = { ok: false, error: err instanceof Error ? err.message : String(err), metrics: {}, processes: [] };
   } finally {

@@ -29,9 +29,9 @@ function serve(config: RoleConfig): ServingSession {
   });
   const channel = new RPCChannel<BenchApi, Record<string, never>>(io, {
     expose: {
-      echo: (x: string): string => {
+      echo: (x: string): string | Promise<string> => {
         handled++;
-        return x;
+        return config.handlerMs > 0 ? new Promise((resolve) => setTimeout(() => resolve(x), config.handlerMs)) : x;
       },
       tick: (n: number): void => counter.deliver(n),
     },

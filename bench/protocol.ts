@@ -28,6 +28,8 @@ export interface RoleConfig {
   /** Timed calls (clients) or expected timed deliveries (subscribers). */
   readonly count: number;
   readonly concurrency: number;
+  /** Serving roles: how long each echo handler takes (an async wait), 0 for a synchronous echo. */
+  readonly handlerMs: number;
   /** The library in consumer-group (load-balanced) mode. */
   readonly balanced: boolean;
   /** Hard bound for any loop in the child. */
@@ -109,6 +111,6 @@ export function wallClockMs(): number {
 
 /** The API the library servers expose in every case. */
 export type BenchApi = {
-  echo(x: string): string;
+  echo(x: string): string | Promise<string>;
   tick(n: number): void;
 };

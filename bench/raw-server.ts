@@ -30,6 +30,21 @@ function replyPipeline(writer: Redis, replyStream: string, entries: StreamEntry[
   return pipeline;
 }
 
+/**
+ * Handlers that take `handlerMs` (case f): every entry of a batch runs at
+ * once, each answered (with its XACK) as soon as it is done, and the next read
+ * starts at once, as a pool of async handlers would.
+ */
+function serveSlowBatch(writer: Redis, config: RoleConfig, entries: StreamEntry[], acknowledge: boolean): void {
+  for (const entry of entries) {
+    setTimeout(() => {
+      const pipeline = replyPipeline(writer, config.replyStream, [entry]);
+      if (acknowledge) pipeline.xack(config.stream, config.group, entry.id);
+      pipeline.exec().catch((err: unknown) => reportAsync({ type: 'failed', message: String(err) }));
+    }, config.handlerMs);
+  }
+}
+
 /** Turns the loop's end by error into a `'failed'` report, so the parent stops waiting. */
 function watch(loop: ReadLoop): void {
   loop.finished().catch((err: unknown) => reportAsync({ type: 'failed', message: err instanceof Error ? (err.stack ?? err.message) : String(err) }));
@@ -82,6 +97,7 @@ async function serveGroup(config: RoleConfig, deadline: number): Promise<Serving
     (c) => c.xreadgroup('GROUP', config.group, config.name, 'COUNT', READ_COUNT, 'BLOCK', 0, 'STREAMS', config.stream, '>'),
     async (entries) => {
       handled += entries.length;
+      if (config.handlerMs > 0) return serveSlowBatch(writer, config, entries, true);
       const pipeline = replyPipeline(writer, config.replyStream, entries);
       pipeline.xack(config.stream, config.group, ...entries.map((e) => e.id));
       await pipeline.exec();

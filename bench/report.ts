@@ -47,10 +47,11 @@ export function summarize(reps: RepResult[]): ImplResult {
 
 /** Performance first, then Redis cost, then memory by process. */
 function metricRank(metric: string): number {
-  const order = ['callsPerSec', 'deliveriesPerSec', 'p50Us', 'p99Us', 'cmdsPerCall', 'redisCpuUsPerCall', 'cpuUsPerCall', 'errors'];
+  const order = ['callsPerSec', 'idealCallsPerSec', 'ofIdeal', 'deliveriesPerSec', 'p50Us', 'p99Us', 'cmdsPerCall', 'redisCpuUsPerCall', 'cpuUsPerCall', 'errors'];
   const index = order.indexOf(metric);
   if (index >= 0) return index;
   if (metric.startsWith('cmdsPerCall.')) return order.indexOf('cmdsPerCall') + 0.5;
+  if (metric.startsWith('share.')) return order.indexOf('ofIdeal') + 0.5;
   if (metric.startsWith('cpuUsPerCall.')) return order.length - 0.5;
   if (metric.startsWith('rssPeakMB.')) return order.length;
   return order.length + 1;
@@ -85,6 +86,8 @@ const LABELS: Record<string, string> = {
   redisCpuUsPerCall: 'CPU µs per call, redis-server',
   cpuUsPerCall: 'CPU µs per call, all node processes',
   errors: 'failed calls',
+  idealCallsPerSec: 'ideal calls/s (in flight / handler time)',
+  ofIdeal: 'fraction of ideal',
 };
 
 function label(metric: string): string {
@@ -93,6 +96,7 @@ function label(metric: string): string {
   const [kind, process] = metric.split('.');
   if (kind === 'cpuUsPerCall') return `CPU µs per call ${process ?? ''}`;
   if (kind === 'cmdsPerCall') return `  ${(process ?? '').toUpperCase()} per call`;
+  if (kind === 'share') return `  share of calls handled, ${process ?? ''}`;
   return kind === 'rssPeakMB' ? `peak RSS MB (sampled) ${process ?? ''}` : `maxRSS MB ${process ?? ''}`;
 }
 

@@ -10,6 +10,8 @@
  * - d: sequential echo of a 100 KB string: calls/s and p50 [300; 30]
  * - e: notifications fanned out to 4 subscriber processes, 100 writes in flight:
  *      deliveries/s = deliveries counted at subscribers / (last delivery - first send) [5,000; 500]
+ * - f: 100 calls in flight to 3 load-balanced workers whose handlers take 10 ms (an async wait):
+ *      calls/s against the ideal (100 in flight / 10 ms = 10,000 calls/s) and each worker's share [6,000; 600]
  * Every case also reports peak RSS per process (sampled every 50 ms, and the
  * kernel's maxRSS), Redis commands per call (INFO commandstats delta over
  * the timed phase, INFO itself excluded) and CPU time per call of every node
@@ -123,7 +125,7 @@ async function main(): Promise<void> {
     const redisVersion = await admin.serverVersion();
     const ctx: RunContext = { url, runId: randomBytes(4).toString('hex'), admin, timeoutMs: options.timeoutMs, verbose: options.verbose };
     const specs = buildCases(options.quick).filter((s) => options.caseIds?.has(s.id) ?? true);
-    if (specs.length === 0) throw new Error('--cases selected no case; known ids: a, b, c, d, e');
+    if (specs.length === 0) throw new Error('--cases selected no case; known ids: a, b, c, d, e, f');
     const cases: CaseResult[] = [];
     for (const spec of specs) cases.push(await runCase(spec, options, ctx));
     const comparison = compare(cases);
