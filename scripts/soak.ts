@@ -12,6 +12,7 @@
 //   --concurrency N    calls in flight (default 200)
 //   --claim-idle D     claimIdleMs of the workers (default 1s)
 //   --timeout D        per-call timeout (default 60s)
+//   --handler-ms N     how long each handler takes (an async wait; default 0: a plain echo)
 //   --sample N         count executions (HINCRBY) of every Nth call; default: every call up to
 //                      200,000 calls, else as many as keep the counter hash near 200,000 fields
 //   --verbose          forward worker stderr
@@ -29,6 +30,7 @@ interface SoakOptions {
   concurrency: number;
   claimIdleMs: number;
   timeoutMs: number;
+  handlerMs: number;
   sample: number;
   verbose: boolean;
 }
@@ -55,6 +57,7 @@ function parseArgs(argv: readonly string[]): SoakOptions {
     concurrency: 200,
     claimIdleMs: 1000,
     timeoutMs: 60_000,
+    handlerMs: 0,
     sample: 0,
     verbose: false,
   };
@@ -76,6 +79,7 @@ function parseArgs(argv: readonly string[]): SoakOptions {
       case '--claim-idle': o.claimIdleMs = parseDuration(value, flag); break;
       case '--timeout': o.timeoutMs = parseDuration(value, flag); break;
       case '--sample': o.sample = parseCount(value, flag, 1); break;
+      case '--handler-ms': o.handlerMs = parseCount(value, flag, 0); break;
       default: throw new Error(`unknown option ${flag} (see the header of scripts/soak.ts)`);
     }
   }
@@ -94,7 +98,7 @@ async function main(): Promise<number> {
   const execKey = `${stream}:exec`;
   log(
     `stream ${stream}: calls=${o.calls} workers=${o.workers} killEvery=${o.killEveryMs}ms duration<=${seconds(o.durationMs)}` +
-      ` concurrency=${o.concurrency} claimIdle=${o.claimIdleMs}ms timeout=${o.timeoutMs}ms sample=1/${o.sample}`,
+      ` concurrency=${o.concurrency} claimIdle=${o.claimIdleMs}ms timeout=${o.timeoutMs}ms handler=${o.handlerMs}ms sample=1/${o.sample}`,
   );
 
   const names = Array.from({ length: o.workers }, (_, i) => `w${i + 1}`);
@@ -148,8 +152,10 @@ async function main(): Promise<number> {
     while (sent < o.calls && Date.now() < deadline) {
       const i = sent++;
       try {
-        const value = i % o.sample === 0 ? await api.counted(`s${i}`) : await api.echo(`s${i}`);
-        if (value === `s${i}`) answered++;
+        const id = `s${i}`;
+        // With --handler-ms every call waits in its handler (counted ones too), so kills hit running handlers.
+        const value = i % o.sample === 0 ? await api.counted(id, o.handlerMs) : o.handlerMs > 0 ? await api.echoAfter(id, o.handlerMs) : await api.echo(id);
+        if (value === id) answered++;
         else wrong++;
       } catch (err) {
         const name = err instanceof Error ? err.name : 'non-error';
