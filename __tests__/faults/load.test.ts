@@ -1,9 +1,8 @@
 // Issue #3, "Worker pools that lose nothing": floods and garbage. A 20,000-call burst into two
 // worker processes with a small queue, and entries not written by the library mixed into real calls.
 import { expect } from 'chai';
-import { uniqueName, waitFor } from '../support/env.js';
-import { RedisServer } from '../support/redis-server.js';
-import { WorkerPool, makeCaller, mb, runCalls, seconds, tally, type Caller, type WorkerStatsLine } from './fixtures/pool.js';
+import { waitFor } from '../support/env.js';
+import { WorkerPool, usePoolFixture, makeCaller, mb, runCalls, seconds, tally, type WorkerStatsLine } from './fixtures/pool.js';
 
 function sum(lines: readonly WorkerStatsLine[], pick: (line: WorkerStatsLine) => number): number {
   return lines.reduce((total, line) => total + pick(line), 0);
@@ -11,34 +10,18 @@ function sum(lines: readonly WorkerStatsLine[], pick: (line: WorkerStatsLine) =>
 
 describe('faults: bursts and garbage', function () {
   this.timeout(90_000);
-  let server: RedisServer;
-  let pool: WorkerPool | undefined;
-  let caller: Caller | undefined;
-  let stream: string;
-
-  beforeEach(async () => {
-    server = await RedisServer.start();
-    stream = uniqueName('faults-load');
-  });
-
-  afterEach(async () => {
-    await caller?.close();
-    await pool?.killAll();
-    caller = undefined;
-    pool = undefined;
-    await server.stop();
-  });
+  const fx = usePoolFixture('faults-load');
 
   /** 20,000 calls fired at once (no concurrency limit) into two workers holding at most `maxQueueSize` each. */
   async function burst(maxQueueSize: number): Promise<void> {
-    const p = new WorkerPool({ url: server.url, stream, maxQueueSize, claimIdleMs: 5000 });
-    pool = p;
+    const p = new WorkerPool({ url: fx.server.url, stream: fx.stream, maxQueueSize, claimIdleMs: 5000 });
+    fx.pool = p;
     await p.start(['w1', 'w2']);
-    const c = await makeCaller({ url: server.url, stream }, 60_000);
-    caller = c;
+    const c = await makeCaller({ url: fx.server.url, stream: fx.stream }, 60_000);
+    fx.caller = c;
     const { api } = c;
     const total = 20_000;
-    // One call first, with a short timeout: a pool that serves nothing fails here in 10 s, not in 60.
+    // One call first, with a short timeout: a fx.pool that serves nothing fails here in 10 s, not in 60.
     await c.channel.getAPI({ timeout: 10_000 }).echo('warm-up');
     const callerRssStart = process.memoryUsage().rss;
     let callerRssPeak = callerRssStart;
@@ -71,10 +54,10 @@ describe('faults: bursts and garbage', function () {
   });
 
   it('a worker whose in-flight requests reach maxQueueSize keeps serving (250 slow calls, maxQueueSize 200)', async () => {
-    pool = new WorkerPool({ url: server.url, stream, maxQueueSize: 200, claimIdleMs: 5000 });
-    await pool.start(['w1']);
-    caller = await makeCaller({ url: server.url, stream }, 8000);
-    const { api } = caller;
+    fx.pool = new WorkerPool({ url: fx.server.url, stream: fx.stream, maxQueueSize: 200, claimIdleMs: 5000 });
+    await fx.pool.start(['w1']);
+    fx.caller = await makeCaller({ url: fx.server.url, stream: fx.stream }, 8000);
+    const { api } = fx.caller;
     const started = Date.now();
 
     const outcomes = await runCalls(250, 250, () => api.slow(300));
@@ -85,15 +68,15 @@ describe('faults: bursts and garbage', function () {
     // freezing the worker's event loop: no handler timer fired and SIGTERM was ignored.
     expect(byError, 'calls that failed').to.deep.equal({});
     expect(answered).to.equal(250);
-    const [worker] = await pool.stopAll();
+    const [worker] = await fx.pool.stopAll();
     expect(worker?.stats.handled).to.equal(250);
   });
 
   it('1,000 garbage entries among 1,000 calls: every call answered, every garbage entry acknowledged and reported', async () => {
-    pool = new WorkerPool({ url: server.url, stream, claimIdleMs: 1000, maxDeliveries: 3 });
-    await pool.start(['w1', 'w2']);
-    caller = await makeCaller({ url: server.url, stream }, 30_000);
-    const { api } = caller;
+    fx.pool = new WorkerPool({ url: fx.server.url, stream: fx.stream, claimIdleMs: 1000, maxDeliveries: 3 });
+    await fx.pool.start(['w1', 'w2']);
+    fx.caller = await makeCaller({ url: fx.server.url, stream: fx.stream }, 30_000);
+    const { api } = fx.caller;
     // Half raw entries without the library's fields, half with them but a body of the wrong shape.
     const garbage: string[][] = [];
     const wrongShapes = [
@@ -110,21 +93,21 @@ describe('faults: bursts and garbage', function () {
       if (i % 2 === 0) garbage.push(i % 4 === 0 ? ['data', 'hello'] : ['d', `no sender ${i}`]);
       else garbage.push(['f', `garbage-${i}`, 'd', wrongShapes[i % wrongShapes.length] as string]);
     }
-    // One garbage entry is written after each answered call, so they interleave in the stream.
+    // One garbage entry is written after each answered call, so they interleave in the fx.stream.
     let next = 0;
     const writes: Promise<unknown>[] = [];
     const outcomes = await runCalls(1000, 8, (i) => api.echo(`real${i}`), () => {
       const fields = garbage[next++];
-      if (fields !== undefined) writes.push(server.command('XADD', stream, '*', ...fields));
+      if (fields !== undefined) writes.push(fx.server.command('XADD', fx.stream, '*', ...fields));
     });
     await Promise.all(writes);
     // A last real call after the last garbage entry: once it is answered, everything before it was read.
     await api.echo('last');
     // Acknowledgements of skipped entries are fire-and-forget: give the last ones a moment.
-    const pendingCount = async (): Promise<number> => ((await server.command('XPENDING', stream, 'workers')) as [number])[0];
+    const pendingCount = async (): Promise<number> => ((await fx.server.command('XPENDING', fx.stream, 'workers')) as [number])[0];
     await waitFor(async () => (await pendingCount()) === 0, { timeoutMs: 5000 }).catch(() => undefined);
     const pendingBeforeStop = await pendingCount();
-    const workers = await pool.stopAll();
+    const workers = await fx.pool.stopAll();
     const protocolErrors = sum(workers, (w) => w.errors.ERR_RPC_PROTOCOL ?? 0);
     // A refused request whose id is readable is answered with the error; its made-up sender has no
     // inbox, so each such answer is reported as undeliverable (RPCDeliveryError), one per entry.
@@ -132,7 +115,7 @@ describe('faults: bursts and garbage', function () {
     const undelivered = sum(workers, (w) => w.errors.ERR_RPC_DELIVERY ?? 0);
     const otherErrors = workers.flatMap((w) => Object.entries(w.errors).filter(([code]) => code !== 'ERR_RPC_PROTOCOL' && code !== 'ERR_RPC_DELIVERY'));
     const { answered, failed, byError } = tally(outcomes);
-    const pending = (await server.command('XPENDING', stream, 'workers')) as [number, ...unknown[]];
+    const pending = (await fx.server.command('XPENDING', fx.stream, 'workers')) as [number, ...unknown[]];
     console.log(
       `      [garbage] calls=${outcomes.length} answered=${answered} lost=${failed} garbage=${next} protocolErrors=${protocolErrors}` +
         ` (${workers.map((w) => w.errors.ERR_RPC_PROTOCOL ?? 0).join('+')}) malformed=${sum(workers, (w) => w.stats.malformed)}` +
@@ -151,23 +134,23 @@ describe('faults: bursts and garbage', function () {
 
   it('answer-kind entries on the request stream (res/err/cb) are acknowledged and reported, and do not stall a worker', async () => {
     // 30 stray entries against maxQueueSize 20: a worker that kept them in flight would stop reading.
-    pool = new WorkerPool({ url: server.url, stream, claimIdleMs: 500, maxQueueSize: 20 });
-    await pool.start(['w1']);
-    caller = await makeCaller({ url: server.url, stream }, 5000);
-    const { api } = caller;
+    fx.pool = new WorkerPool({ url: fx.server.url, stream: fx.stream, claimIdleMs: 500, maxQueueSize: 20 });
+    await fx.pool.start(['w1']);
+    fx.caller = await makeCaller({ url: fx.server.url, stream: fx.stream }, 5000);
+    const { api } = fx.caller;
     const kinds = ['{"v":1,"k":"res","id":"stray"}\n1', '{"v":1,"k":"err","id":"stray"}\n{"name":"Error","message":"x"}', '{"v":1,"k":"cb","id":"stray","c":0}\n[]'];
-    for (let i = 0; i < 30; i++) await server.command('XADD', stream, '*', 'f', 'stray-peer', 'd', kinds[i % kinds.length] as string);
+    for (let i = 0; i < 30; i++) await fx.server.command('XADD', fx.stream, '*', 'f', 'stray-peer', 'd', kinds[i % kinds.length] as string);
 
     const outcomes = await runCalls(20, 20, (i) => api.echo(`after${i}`));
-    const pending = (await server.command('XPENDING', stream, 'workers')) as [number, ...unknown[]];
-    const [worker] = await pool.stopAll();
+    const pending = (await fx.server.command('XPENDING', fx.stream, 'workers')) as [number, ...unknown[]];
+    const [worker] = await fx.pool.stopAll();
     const { answered, byError } = tally(outcomes);
     console.log(
       `      [answer kinds] stray=30 callsAfter=${outcomes.length} answered=${answered} ${JSON.stringify(byError)} pending=${pending[0]}` +
         ` errors=${JSON.stringify(worker?.errors)} duplicates=${worker?.stats.duplicates} acked=${worker?.stats.acked}`,
     );
 
-    // Regression: answers on the request stream used to stay pending for ever, holding worker slots.
+    // Regression: answers on the request fx.stream used to stay pending for ever, holding worker slots.
     expect(pending[0], 'XPENDING count').to.equal(0);
     expect(byError, 'calls after the stray entries that failed').to.deep.equal({});
     expect(worker?.errors.ERR_RPC_PROTOCOL, "'error' events with code ERR_RPC_PROTOCOL").to.equal(30);

@@ -2,9 +2,8 @@
 // (fixtures/worker.ts) on a redis-server of the test's own; SIGKILL, never a polite shutdown.
 import { expect } from 'chai';
 import { RPCDeliveryError } from '../../src/index.js';
-import { sleep, uniqueName, waitFor } from '../support/env.js';
-import { RedisServer } from '../support/redis-server.js';
-import { WorkerPool, makeCaller, parseCounts, runCalls, tally, type Caller, type WorkerStatsLine } from './fixtures/pool.js';
+import { sleep, waitFor } from '../support/env.js';
+import { WorkerPool, usePoolFixture, makeCaller, parseCounts, runCalls, tally, type WorkerStatsLine } from './fixtures/pool.js';
 
 function sum(lines: readonly WorkerStatsLine[], key: keyof WorkerStatsLine['stats']): number {
   return lines.reduce((total, line) => total + line.stats[key], 0);
@@ -12,37 +11,21 @@ function sum(lines: readonly WorkerStatsLine[], key: keyof WorkerStatsLine['stat
 
 describe('faults: worker processes that die', function () {
   this.timeout(60_000);
-  let server: RedisServer;
-  let pool: WorkerPool | undefined;
-  let caller: Caller | undefined;
-  let stream: string;
-
-  beforeEach(async () => {
-    server = await RedisServer.start();
-    stream = uniqueName('faults-crash');
-  });
-
-  afterEach(async () => {
-    await caller?.close();
-    await pool?.killAll();
-    caller = undefined;
-    pool = undefined;
-    await server.stop();
-  });
+  const fx = usePoolFixture('faults-crash');
 
   it('kill -9 of a worker in the middle of 400 calls: none lost, each answered once, the survivors reclaimed its requests', async () => {
-    pool = new WorkerPool({ url: server.url, stream, claimIdleMs: 500 });
-    await pool.start(['w1', 'w2', 'w3']);
-    caller = await makeCaller({ url: server.url, stream }, 30_000);
-    const { api } = caller;
-    const victim = pool.get('w1');
+    fx.pool = new WorkerPool({ url: fx.server.url, stream: fx.stream, claimIdleMs: 500 });
+    await fx.pool.start(['w1', 'w2', 'w3']);
+    fx.caller = await makeCaller({ url: fx.server.url, stream: fx.stream }, 30_000);
+    const { api } = fx.caller;
+    const victim = fx.pool.get('w1');
     let killed: Promise<void> | undefined;
     const total = 400;
 
     // Mid-way, and at a moment the victim holds requests (bounded wait for one to be pending on it).
     const killWhenHolding = async (): Promise<void> => {
       for (let i = 0; i < 100; i++) {
-        if (((await server.command('XPENDING', stream, 'workers', '-', '+', '1', 'w1')) as unknown[]).length > 0) break;
+        if (((await fx.server.command('XPENDING', fx.stream, 'workers', '-', '+', '1', 'w1')) as unknown[]).length > 0) break;
         await sleep(10);
       }
       await victim.kill9();
@@ -51,11 +34,11 @@ describe('faults: worker processes that die', function () {
       if (done === 120) killed = killWhenHolding();
     });
     await killed;
-    const survivors = await pool.stopAll();
-    const counts = parseCounts(await server.command('HGETALL', `${stream}:exec`));
+    const survivors = await fx.pool.stopAll();
+    const counts = parseCounts(await fx.server.command('HGETALL', `${fx.stream}:exec`));
     const { answered, failed, byError } = tally(outcomes);
     const executedTwice = [...counts.values()].filter((n) => n > 1).length;
-    const duplicates = caller.channel.stats().duplicates;
+    const duplicates = fx.caller.channel.stats().duplicates;
     console.log(
       `      [kill-9] calls=${total} answered=${answered} lost=${failed} executedTwice=${executedTwice} duplicatesIgnored=${duplicates}` +
         ` reclaimed=${sum(survivors, 'reclaimed')}`,
@@ -66,21 +49,21 @@ describe('faults: worker processes that die', function () {
     expect(counts.size, 'requests executed at least once').to.equal(total);
     expect(survivors).to.have.length(2);
     expect(sum(survivors, 'reclaimed'), 'requests the survivors took over').to.be.greaterThan(0);
-    expect(await server.command('XPENDING', stream, 'workers')).to.deep.equal([0, null, null, null]);
+    expect(await fx.server.command('XPENDING', fx.stream, 'workers')).to.deep.equal([0, null, null, null]);
   });
 
   it('a handler running 3 x claimIdleMs runs exactly once (lease renewal)', async () => {
-    pool = new WorkerPool({ url: server.url, stream, claimIdleMs: 500 });
-    await pool.start(['w1', 'w2']);
-    caller = await makeCaller({ url: server.url, stream }, 20_000);
-    const { api } = caller;
+    fx.pool = new WorkerPool({ url: fx.server.url, stream: fx.stream, claimIdleMs: 500 });
+    await fx.pool.start(['w1', 'w2']);
+    fx.caller = await makeCaller({ url: fx.server.url, stream: fx.stream }, 20_000);
+    const { api } = fx.caller;
     const total = 6;
 
     const outcomes = await runCalls(total, total, (i) => api.slow(1500, `long${i}`));
-    const workers = await pool.stopAll();
-    const counts = parseCounts(await server.command('HGETALL', `${stream}:exec`));
+    const workers = await fx.pool.stopAll();
+    const counts = parseCounts(await fx.server.command('HGETALL', `${fx.stream}:exec`));
     const executions = [...counts.values()].reduce((a, b) => a + b, 0);
-    const duplicates = caller.channel.stats().duplicates;
+    const duplicates = fx.caller.channel.stats().duplicates;
     console.log(
       `      [lease] calls=${total} answered=${tally(outcomes).answered} executions=${executions} reclaimed=${sum(workers, 'reclaimed')} duplicatesIgnored=${duplicates}`,
     );
@@ -97,11 +80,11 @@ describe('faults: worker processes that die', function () {
    * flight and the others start only once it settled; otherwise it goes out in their midst.
    */
   async function poisonScenario(concurrency: number, isolated: boolean) {
-    const p = new WorkerPool({ url: server.url, stream, claimIdleMs: 500, maxDeliveries: 3 }, { restartCrashed: true, maxRestarts: 12 });
-    pool = p;
+    const p = new WorkerPool({ url: fx.server.url, stream: fx.stream, claimIdleMs: 500, maxDeliveries: 3 }, { restartCrashed: true, maxRestarts: 12 });
+    fx.pool = p;
     await p.start(['w1', 'w2']);
-    caller = await makeCaller({ url: server.url, stream }, 30_000);
-    const { api } = caller;
+    fx.caller = await makeCaller({ url: fx.server.url, stream: fx.stream }, 30_000);
+    const { api } = fx.caller;
     let poison: Promise<{ error: Error | undefined; ms: number }> | undefined;
     let poisonSettled = false;
     const sendPoison = (): void => {
@@ -130,7 +113,7 @@ describe('faults: worker processes that die', function () {
     await waitFor(() => p.restarts === p.crashes, { timeoutMs: 20_000, message: 'a crashed worker was not restarted' });
     await p.settled();
     const workers = await p.stopAll();
-    const dead = ((await server.command('XRANGE', `{${stream}}:dead`, '-', '+')) as [string, string[]][]).map(([id, list]) => {
+    const dead = ((await fx.server.command('XRANGE', `{${fx.stream}}:dead`, '-', '+')) as [string, string[]][]).map(([id, list]) => {
       const fields: Record<string, string> = {};
       for (let i = 0; i + 1 < list.length; i += 2) fields[list[i] as string] = list[i + 1] as string;
       return { id, fields };
@@ -164,7 +147,7 @@ describe('faults: worker processes that die', function () {
     expect(sum(workers, 'deadLettered'), "surviving workers' stats().deadLettered").to.equal(1);
     expect(byError, 'calls after the poison that failed').to.deep.equal({});
     expect(answered).to.equal(others.length);
-    expect(await server.command('XPENDING', stream, 'workers')).to.deep.equal([0, null, null, null]);
+    expect(await fx.server.command('XPENDING', fx.stream, 'workers')).to.deep.equal([0, null, null, null]);
   });
 
   it('requests in flight beside a poison request are not dead-lettered with it (other calls keep flowing)', async () => {
@@ -183,7 +166,7 @@ describe('faults: worker processes that die', function () {
   describe('requests written in one tick share an entry', () => {
     /** Request entries of the stream: their `r` field (deliveries spent before a split) and message count. */
     async function requestEntries(): Promise<{ r: string | undefined; messages: number }[]> {
-      const entries = (await server.command('XRANGE', stream, '-', '+')) as [string, string[]][];
+      const entries = (await fx.server.command('XRANGE', fx.stream, '-', '+')) as [string, string[]][];
       return entries.map(([, list]) => {
         let r: string | undefined;
         let messages = 0;
@@ -196,23 +179,23 @@ describe('faults: worker processes that die', function () {
     }
 
     it('kill -9 of the worker holding a batch entry: a survivor splits it into one entry per request and answers each', async () => {
-      pool = new WorkerPool({ url: server.url, stream, claimIdleMs: 500 });
-      await pool.start(['w1', 'w2']);
-      caller = await makeCaller({ url: server.url, stream }, 20_000);
-      const { api } = caller;
+      fx.pool = new WorkerPool({ url: fx.server.url, stream: fx.stream, claimIdleMs: 500 });
+      await fx.pool.start(['w1', 'w2']);
+      fx.caller = await makeCaller({ url: fx.server.url, stream: fx.stream }, 20_000);
+      const { api } = fx.caller;
       // Five calls in one tick: one entry, held by whichever worker read it.
       const calls = Array.from({ length: 5 }, (_, i) => api.counted(`b${i}`, 1000));
       let holder = '';
       await waitFor(async () => {
-        const rows = (await server.command('XPENDING', stream, 'workers', '-', '+', '10')) as [string, string][];
+        const rows = (await fx.server.command('XPENDING', fx.stream, 'workers', '-', '+', '10')) as [string, string][];
         holder = rows[0]?.[1] ?? '';
         return holder !== '';
       });
-      await pool.kill9(holder);
+      await fx.pool.kill9(holder);
       const results = await Promise.all(calls);
-      const survivors = await pool.stopAll();
+      const survivors = await fx.pool.stopAll();
       const entries = await requestEntries();
-      const splits = pool.get(holder === 'w1' ? 'w2' : 'w1').count('split');
+      const splits = fx.pool.get(holder === 'w1' ? 'w2' : 'w1').count('split');
       console.log(`      [batch kill-9] holder=${holder} entries=${JSON.stringify(entries)} splitEvents=${splits}`);
 
       expect(results).to.deep.equal(['b0', 'b1', 'b2', 'b3', 'b4']);
@@ -220,15 +203,15 @@ describe('faults: worker processes that die', function () {
       expect(entries.slice(1), 'one entry per request, each recording the delivery spent').to.deep.equal(Array.from({ length: 5 }, () => ({ r: '1', messages: 1 })));
       expect(splits, "'split' events (requests)").to.equal(5);
       expect(sum(survivors, 'reclaimed')).to.be.greaterThan(0);
-      expect(await server.command('XPENDING', stream, 'workers')).to.deep.equal([0, null, null, null]);
+      expect(await fx.server.command('XPENDING', fx.stream, 'workers')).to.deep.equal([0, null, null, null]);
     });
 
     it('a poison request batched with 4 others: the others are answered, the poison is dead-lettered alone after maxDeliveries crashes', async () => {
-      const p = new WorkerPool({ url: server.url, stream, claimIdleMs: 500, maxDeliveries: 3 }, { restartCrashed: true, maxRestarts: 12 });
-      pool = p;
+      const p = new WorkerPool({ url: fx.server.url, stream: fx.stream, claimIdleMs: 500, maxDeliveries: 3 }, { restartCrashed: true, maxRestarts: 12 });
+      fx.pool = p;
       await p.start(['w1', 'w2']);
-      caller = await makeCaller({ url: server.url, stream }, 30_000);
-      const { api } = caller;
+      fx.caller = await makeCaller({ url: fx.server.url, stream: fx.stream }, 30_000);
+      const { api } = fx.caller;
       const settle = (promise: Promise<string>) =>
         promise.then(
           (value) => ({ value, error: undefined }),
@@ -239,7 +222,7 @@ describe('faults: worker processes that die', function () {
       await waitFor(() => p.restarts === p.crashes, { timeoutMs: 20_000, message: 'a crashed worker was not restarted' });
       await p.settled();
       await p.stopAll();
-      const dead = (await server.command('XRANGE', `{${stream}}:dead`, '-', '+')) as [string, string[]][];
+      const dead = (await fx.server.command('XRANGE', `{${fx.stream}}:dead`, '-', '+')) as [string, string[]][];
       console.log(`      [batch poison] crashes=${p.crashes} outcomes=${JSON.stringify(outcomes.map((o) => o.value ?? o.error?.name))} deadLetters=${dead.length}`);
 
       expect(outcomes.map((o) => o.value)).to.deep.equal(['a', 'b', undefined, 'c', 'd']);
@@ -249,7 +232,7 @@ describe('faults: worker processes that die', function () {
       expect(p.crashes, 'one crash per delivery, the batch run included').to.equal(3);
       expect(dead, 'only the poison is dead-lettered').to.have.length(1);
       expect(dead[0]?.[1]).to.include('d');
-      expect(await server.command('XPENDING', stream, 'workers')).to.deep.equal([0, null, null, null]);
+      expect(await fx.server.command('XPENDING', fx.stream, 'workers')).to.deep.equal([0, null, null, null]);
     });
   });
 });

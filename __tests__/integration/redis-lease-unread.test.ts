@@ -3,7 +3,7 @@
 // hold requests for ever; another worker takes them over after claimIdleMs and answers them.
 import { expect } from 'chai';
 import { RPCChannel, RedisStreamsIO } from '../../src/index.js';
-import { deleteKeys, redisUrl, uniqueName, waitFor } from '../support/env.js';
+import { useRedisTest, waitFor } from '../support/env.js';
 
 interface Api {
   echo(n: number): number;
@@ -11,31 +11,19 @@ interface Api {
 
 describe('RedisStreamsIO renews leases only on requests handed out by read()', function () {
   this.timeout(30_000);
-  let url = '';
-  let name = '';
-  const cleanup: { destroy(): Promise<void> }[] = [];
-
-  beforeEach(() => {
-    url = redisUrl();
-    name = uniqueName('lease-unread');
-  });
-
-  afterEach(async () => {
-    await Promise.all(cleanup.splice(0).map((c) => c.destroy()));
-    await deleteKeys(url, `*${name}*`);
-  });
+  const t = useRedisTest('lease-unread');
 
   it('a worker IO that accepts requests but is never read: a second worker takes them over after claimIdleMs and every call succeeds', async () => {
     const claimIdleMs = 300;
     // The stuck worker: joins the group, fetches requests into its queue, and nobody ever reads them.
-    const stuck = new RedisStreamsIO({ url, stream: name, useConsumerGroup: true, claimIdleMs, blockTimeout: 200 });
-    cleanup.push(stuck);
+    const stuck = new RedisStreamsIO({ url: t.url, stream: t.name, useConsumerGroup: true, claimIdleMs, blockTimeout: 200 });
+    t.track(stuck);
     await stuck.waitUntilReady();
     stuck.acceptRequests();
 
-    const callerIo = new RedisStreamsIO({ url, stream: name, useConsumerGroup: true });
+    const callerIo = new RedisStreamsIO({ url: t.url, stream: t.name, useConsumerGroup: true });
     const caller = new RPCChannel<Record<string, never>, Api>(callerIo, { timeout: 10_000 });
-    cleanup.push(caller);
+    t.track(caller);
     await callerIo.waitUntilReady();
     const api = caller.getAPI();
     // Two entries: 8 calls written in one tick, then 4 more.
@@ -47,7 +35,7 @@ describe('RedisStreamsIO renews leases only on requests handed out by read()', f
     await waitFor(() => stuck.stats().received === 12, { timeoutMs: 5000, message: `the stuck worker did not fetch the requests: ${JSON.stringify(stuck.stats())}` });
 
     // The healthy worker starts only now, so every request went to the stuck one first.
-    const healthyIo = new RedisStreamsIO({ url, stream: name, useConsumerGroup: true, claimIdleMs, blockTimeout: 200 });
+    const healthyIo = new RedisStreamsIO({ url: t.url, stream: t.name, useConsumerGroup: true, claimIdleMs, blockTimeout: 200 });
     let handled = 0;
     const healthy = new RPCChannel<Api, Record<string, never>>(healthyIo, {
       expose: {
@@ -57,7 +45,7 @@ describe('RedisStreamsIO renews leases only on requests handed out by read()', f
         },
       },
     });
-    cleanup.push(healthy);
+    t.track(healthy);
 
     const results = await Promise.all(calls);
     expect(results).to.deep.equal(Array.from({ length: 12 }, (_, i) => i));

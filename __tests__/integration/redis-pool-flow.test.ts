@@ -2,7 +2,7 @@
 // recovery is due, and bursts are spread over the pool. Real redis-server, in-process endpoints.
 import { expect } from 'chai';
 import { RPCChannel, RedisStreamsIO } from '../../src/index.js';
-import { deleteKeys, redisUrl, sleep, uniqueName, waitFor } from '../support/env.js';
+import { sleep, useRedisTest, waitFor } from '../support/env.js';
 
 interface Api {
   slow(ms: number): Promise<string>;
@@ -11,22 +11,10 @@ interface Api {
 
 describe('RedisStreamsIO load-balanced pool flow', function () {
   this.timeout(30_000);
-  let url = '';
-  let name = '';
-  const cleanup: { destroy(): Promise<void> }[] = [];
-
-  beforeEach(() => {
-    url = redisUrl();
-    name = uniqueName('pool-flow');
-  });
-
-  afterEach(async () => {
-    await Promise.all(cleanup.splice(0).map((c) => c.destroy()));
-    await deleteKeys(url, `*${name}*`);
-  });
+  const t = useRedisTest('pool-flow');
 
   function worker(label: string, options: { claimIdleMs?: number } = {}) {
-    const io = new RedisStreamsIO({ url, stream: name, useConsumerGroup: true, consumerName: label, ...options });
+    const io = new RedisStreamsIO({ url: t.url, stream: t.name, useConsumerGroup: true, consumerName: label, ...options });
     let running = 0;
     const ran: string[] = [];
     const channel = new RPCChannel<Api, Record<string, never>>(io, {
@@ -41,14 +29,14 @@ describe('RedisStreamsIO load-balanced pool flow', function () {
         fast: () => label,
       },
     });
-    cleanup.push(channel);
+    t.track(channel);
     return { io, channel, ran, get running() { return running; } };
   }
 
   async function caller(timeout = 20_000) {
-    const io = new RedisStreamsIO({ url, stream: name, useConsumerGroup: true });
+    const io = new RedisStreamsIO({ url: t.url, stream: t.name, useConsumerGroup: true });
     const channel = new RPCChannel<Record<string, never>, Api>(io, { timeout });
-    cleanup.push(channel);
+    t.track(channel);
     await io.waitUntilReady();
     return channel.getAPI();
   }

@@ -75,3 +75,44 @@ export async function waitFor(
 export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
+
+/** What {@link useRedisTest} gives each test: the Redis URL, a unique name, and cleanup. */
+export interface RedisTestScope {
+  /** The Redis under test ({@link redisUrl}). */
+  readonly url: string;
+  /** A name of this test alone (`prefix:...`): use it as the stream name. */
+  readonly name: string;
+  /** Destroys `x` after the test (channels, IOs); returns it. */
+  track<T extends { destroy(): Promise<void> }>(x: T): T;
+}
+
+/**
+ * Registers the beforeEach/afterEach most integration suites share: a unique
+ * name per test; after it, everything tracked destroyed and every key
+ * containing the name deleted. Call it inside the `describe`.
+ */
+export function useRedisTest(prefix: string): RedisTestScope {
+  let url = '';
+  let name = '';
+  const tracked: { destroy(): Promise<void> }[] = [];
+  beforeEach(() => {
+    url = redisUrl();
+    name = uniqueName(prefix);
+  });
+  afterEach(async () => {
+    await Promise.all(tracked.splice(0).map((x) => x.destroy()));
+    await deleteKeys(url, `*${name}*`);
+  });
+  return {
+    get url() {
+      return url;
+    },
+    get name() {
+      return name;
+    },
+    track(x) {
+      tracked.push(x);
+      return x;
+    },
+  };
+}
