@@ -16,6 +16,7 @@ export type RPCErrorCode =
   | 'ERR_RPC_QUEUE_OVERFLOW'
   | 'ERR_RPC_SERIALIZATION'
   | 'ERR_RPC_PAYLOAD_TOO_LARGE'
+  | 'ERR_RPC_SIGNATURE'
   | 'ERR_REDIS_CONNECTION'
   | 'ERR_REDIS_DESTROYED';
 
@@ -49,7 +50,12 @@ export abstract class RPCError extends Error {
   }
 }
 
-/** A call got no answer within its timeout. Its stack shows the functions awaiting the call (V8 async stack trace). */
+/**
+ * A call got no answer within its timeout. Its stack shows the functions
+ * awaiting the call (V8 async stack trace). When the IO refused entries by
+ * signing while the call was pending, the last {@link RPCSignatureError} is
+ * its `cause` and the message says so (usually a signing mismatch between peers).
+ */
 export class RPCTimeoutError extends RPCError {
   readonly code = 'ERR_RPC_TIMEOUT' as const;
   /** The method path that timed out, e.g. `math.add`. */
@@ -62,7 +68,8 @@ export class RPCTimeoutError extends RPCError {
    * @param timeoutMs - The timeout that expired.
    */
   constructor(method: string, timeoutMs: number, options?: RPCErrorOptions) {
-    super(`RPC call "${method}" timed out after ${timeoutMs} ms (change it with the "timeout" option)`, options);
+    const refused = options?.cause instanceof RPCSignatureError ? `; meanwhile this side refused an entry by signing: ${options.cause.message}` : '';
+    super(`RPC call "${method}" timed out after ${timeoutMs} ms (change it with the "timeout" option)${refused}`, options);
     this.method = method;
     this.timeoutMs = timeoutMs;
   }
@@ -177,6 +184,57 @@ export class RPCPayloadTooLargeError extends RPCError {
     this.limit = limit;
   }
 }
+
+/**
+ * Why a {@link RPCSignatureError} refused an entry:
+ * - `unsigned`: it carries no signature, and this IO has signing on;
+ * - `unexpected-signature`: it is signed, and this IO has no `signing` option: accepted without verification, reported once per IO (both sides must agree);
+ * - `unknown-key`: signed with a key id not in this IO's `signing.keys`;
+ * - `bad-signature`: its signature does not match: altered, moved to another key, or signed with another secret under the same id;
+ * - `outside-window`: Redis stamped it (its id) further from its signing time than `signing.replayWindowMs` (a late copy, or clocks apart);
+ * - `replayed`: a copy, under a new id, of an entry this IO already accepted.
+ */
+export type RPCSignatureProblem = 'unsigned' | 'unexpected-signature' | 'unknown-key' | 'bad-signature' | 'outside-window' | 'replayed';
+
+/**
+ * An entry was refused by signing (the `signing` option of `RedisStreamsIO`)
+ * before it was decoded: nothing it carries ran or settled anything. Reported
+ * on `'error'`, counted in `refusedEntries`, acknowledged in load-balanced mode.
+ */
+export class RPCSignatureError extends RPCError {
+  readonly code = 'ERR_RPC_SIGNATURE' as const;
+  /** Why it was refused. */
+  readonly problem: RPCSignatureProblem;
+  /** The stream key it was read from. */
+  readonly key: string;
+  /** Its entry id. */
+  readonly entryId: string;
+  /** The sender it claims (field `f`), when present: not authenticated. */
+  readonly claimedSender: string | undefined;
+
+  /**
+   * @param problem - Why it was refused.
+   * @param key - The stream key it was read from.
+   * @param entryId - Its id.
+   * @param claimedSender - Its unauthenticated sender field.
+   */
+  constructor(problem: RPCSignatureProblem, key: string, entryId: string, claimedSender: string | undefined, options?: RPCErrorOptions) {
+    super(`${problem === 'unexpected-signature' ? 'Signed entry' : 'Refused entry'} ${entryId} of "${key}"${claimedSender === undefined ? '' : ` (claimed sender ${JSON.stringify(claimedSender.slice(0, 64))})`}: ${SIGNATURE_PROBLEMS[problem]}`, options);
+    this.problem = problem;
+    this.key = key;
+    this.entryId = entryId;
+    this.claimedSender = claimedSender;
+  }
+}
+
+const SIGNATURE_PROBLEMS: Record<RPCSignatureProblem, string> = {
+  unsigned: 'it is not signed, and this IO has the "signing" option on (give every peer of the stream the same signing keys)',
+  'unexpected-signature': 'it is signed, and this IO has no "signing" option; accepted unverified, and reported once (give every peer of the stream the same signing keys)',
+  'unknown-key': 'it is signed with a key id missing from "signing.keys"',
+  'bad-signature': 'its signature does not match (altered, moved to another key, or a different secret under the same key id)',
+  'outside-window': 'Redis stamped it further from its signing time than "signing.replayWindowMs" (a late copy, or host clocks apart)',
+  replayed: 'it is a copy, under a new id, of an entry already accepted (a replay)',
+};
 
 /** Redis could not be reached, or a Redis command failed. The ioredis error is the `cause`. */
 export class RedisStreamsConnectionError extends RPCError {

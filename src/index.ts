@@ -43,12 +43,15 @@ export {
   RPCQueueOverflowError,
   RPCSerializationError,
   RPCPayloadTooLargeError,
+  RPCSignatureError,
   RedisStreamsConnectionError,
   RedisStreamsDestroyedError,
 } from './errors.js';
-export type { RPCErrorCode, RPCErrorOptions } from './errors.js';
+export type { RPCErrorCode, RPCErrorOptions, RPCSignatureProblem } from './errors.js';
 
 export { RedisStreamsIO } from './redis/redis-streams-io.js';
 export type { RedisStreamsIOEvents, StreamInfo, StreamEntry } from './redis/redis-streams-io.js';
 export { DEFAULT_REDIS_STREAMS_OPTIONS, MAX_WRITE_BATCH } from './redis/options.js';
 export type { RedisStreamsIOOptions } from './redis/options.js';
+export { DEFAULT_SIGNING_OPTIONS, MIN_SECRET_BYTES, MAX_REMEMBERED_SIGNATURES } from './redis/signing.js';
+export type { SigningOptions } from './redis/signing.js';

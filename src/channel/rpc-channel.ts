@@ -1,5 +1,5 @@
 import { nanoid } from 'nanoid';
-import { RPCChannelClosedError, RPCInvalidArgumentError, RPCPayloadTooLargeError, RPCProtocolError, RPCTimeoutError, toError } from '../errors.js';
+import { RPCChannelClosedError, RPCInvalidArgumentError, RPCPayloadTooLargeError, RPCProtocolError, RPCSignatureError, RPCTimeoutError, toError } from '../errors.js';
 import { emptyIoStats, type IoEvents, type IoInboundMessage, type IoInterface, type IoStats } from '../io/io-interface.js';
 import { TypedEmitter } from '../io/typed-emitter.js';
 import { MessageKind, bytesOverLimit, decodeMessage, encodeRequest, salvageHeader, type CallbackHeader, type RequestHeader } from '../protocol/envelope.js';
@@ -76,7 +76,12 @@ export class RPCChannel<Local extends object = Record<string, never>, Remote ext
   private destroyed = false;
   private destroying: Promise<void> | undefined;
   private readonly loop: Promise<void>;
-  private readonly onIoError = (error: Error): void => this.reportError(error);
+  /** The IO's last refusal by signing, and when: a call timing out after it says so (a signing mismatch is not a silent hang). */
+  private lastRefusal: { error: RPCSignatureError; at: number } | undefined;
+  private readonly onIoError = (error: Error): void => {
+    if (error instanceof RPCSignatureError) this.lastRefusal = { error, at: Date.now() };
+    this.reportError(error);
+  };
   private readonly onPeerDestroyed = (peerId: string): void => {
     this.handler.forgetPeer(peerId);
     this.events.emit('peer-destroyed', peerId);
@@ -225,6 +230,7 @@ export class RPCChannel<Local extends object = Record<string, never>, Remote ext
     if (ref.error !== undefined) throw ref.error;
     const { method } = ref;
     const id = this.newId();
+    const started = Date.now();
     const extracted = extractCallbacks(rawArgs);
     const data = this.encodeRequest(id, ref, extracted?.args ?? rawArgs, Date.now() + timeoutMs, false, extracted?.paths, metadataJson);
     this.counters.calls++;
@@ -238,11 +244,17 @@ export class RPCChannel<Local extends object = Record<string, never>, Remote ext
       // callers awaiting this call: the timeout points at the caller's code at no
       // cost per call (capturing a stack on every call cost a fifth of the
       // caller's CPU in the benchmark).
-      if (err instanceof RPCTimeoutError) throw new RPCTimeoutError(method, timeoutMs);
+      if (err instanceof RPCTimeoutError) throw new RPCTimeoutError(method, timeoutMs, this.refusalSince(started));
       // Same for a remote error that came without its stack (remoteStacks 'omit').
       if (err instanceof Error && this.stackless.has(err)) Error.captureStackTrace(err);
       throw err;
     }
+  }
+
+  /** The refusal by signing reported since `since`, as the cause of a timeout. */
+  private refusalSince(since: number): { cause: RPCSignatureError } | undefined {
+    const last = this.lastRefusal;
+    return last !== undefined && last.at >= since ? { cause: last.error } : undefined;
   }
 
   private async send(ref: MethodRef, rawArgs: unknown[], timeoutMs: number, metadataJson: string | undefined): Promise<void> {

@@ -110,6 +110,13 @@ export interface IoStats {
   reconnects: number;
   /** Inbound messages skipped because they were not valid (an entry not written by this library counts as one). */
   malformed: number;
+  /**
+   * Entries refused before decoding by signing (Redis: the `signing` option):
+   * unsigned, signed with an unknown key, altered, moved to another key,
+   * stamped outside the replay window, or replayed. Entries, not messages:
+   * nothing they carry is trusted, not even how many messages that is.
+   */
+  refusedEntries: number;
 }
 
 /** Events every transport emits. */
@@ -169,5 +176,5 @@ export interface IoInterface<Events extends IoEvents = IoEvents> {
 
 /** A fresh zeroed {@link IoStats}. */
 export function emptyIoStats(): IoStats {
-  return { sent: 0, received: 0, acked: 0, ackedEntries: 0, reclaimed: 0, deadLettered: 0, dropped: 0, trimmedEntries: 0, reconnects: 0, malformed: 0 };
+  return { sent: 0, received: 0, acked: 0, ackedEntries: 0, reclaimed: 0, deadLettered: 0, dropped: 0, trimmedEntries: 0, reconnects: 0, malformed: 0, refusedEntries: 0 };
 }

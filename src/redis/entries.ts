@@ -9,10 +9,11 @@
  * @module
  */
 
+import type { RPCSignatureError } from '../errors.js';
 import type { StreamEntry } from './types.js';
 
-/** Field names of an entry. */
-export const Field = { From: 'f', Data: 'd', Control: 'x', Redelivered: 'r' } as const;
+/** Field names of an entry. `k`, `t`, `s` end a signed entry: see signing.ts. */
+export const Field = { From: 'f', Data: 'd', Control: 'x', Redelivered: 'r', KeyId: 'k', SignedAt: 't', Signature: 's' } as const;
 
 /**
  * Most messages one entry may carry. Writers coalesce at most this many; an
@@ -41,7 +42,9 @@ export type ParsedEntry =
       readonly spent: number;
     }
   | { readonly type: 'control'; readonly id: string; readonly from: string; readonly control: string }
-  | { readonly type: 'malformed'; readonly id: string; readonly reason: string };
+  | { readonly type: 'malformed'; readonly id: string; readonly reason: string }
+  /** Refused by signing before anything decoded it (see signing.ts). */
+  | { readonly type: 'refused'; readonly id: string; readonly error: RPCSignatureError };
 
 /** Parses the fields of an entry; anything this library did not write is `malformed`. */
 export function parseEntry(entry: RawEntry): ParsedEntry {

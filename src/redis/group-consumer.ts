@@ -10,12 +10,13 @@ import type { Redis } from 'ioredis';
 import { RPCProtocolError } from '../errors.js';
 import { Signal, sleep } from './async-utils.js';
 import type { RedisConnection } from './connection.js';
-import { Control, MAX_MESSAGES_PER_ENTRY, parseEntry, parseReadReply, type ParsedEntry } from './entries.js';
+import { Control, MAX_MESSAGES_PER_ENTRY, parseReadReply, type ParsedEntry } from './entries.js';
 import { GroupRecovery, type ReclaimResult } from './group-recovery.js';
 import type { IoInboundMessage } from '../io/io-interface.js';
 import type { Inbound } from './inbound.js';
 import type { StreamKeys } from './keys.js';
 import type { ResolvedRedisStreamsOptions } from './options.js';
+import type { SealEntry } from './signing.js';
 
 /** Most entries one read asks for. */
 export const READ_BATCH = 128;
@@ -36,6 +37,8 @@ export interface GroupConsumerHost {
   readonly opts: ResolvedRedisStreamsOptions;
   readonly keys: StreamKeys;
   readonly inbound: Inbound;
+  /** Signs the entries recovery writes (split, dead letters). */
+  readonly seal: SealEntry;
   reportBackground(error: unknown): void;
 }
 
@@ -61,8 +64,10 @@ export class GroupConsumer {
   private recoveryDue = true;
 
   constructor(private readonly host: GroupConsumerHost) {
-    const { opts, keys, cmd } = host;
+    const { opts, keys, cmd, inbound, seal } = host;
     this.recovery = new GroupRecovery(cmd, {
+      parse: (raw) => inbound.parse(keys.stream, raw),
+      seal,
       stream: opts.stream,
       group: opts.consumerGroup,
       consumer: opts.consumerName,
@@ -157,7 +162,7 @@ export class GroupConsumer {
       // COUNT is in entries, each carrying up to MAX_MESSAGES_PER_ENTRY requests.
       const count = Math.min(READ_BATCH, Math.max(1, Math.floor(granted / MAX_MESSAGES_PER_ENTRY)));
       const reply = await (reader as Redis).xreadgroup('GROUP', opts.consumerGroup, opts.consumerName, 'COUNT', count, 'BLOCK', block, 'STREAMS', keys.stream, '>');
-      for (const raw of parseReadReply(reply).get(keys.stream) ?? []) this.accept(parseEntry(raw), 1);
+      for (const raw of parseReadReply(reply).get(keys.stream) ?? []) this.accept(inbound.parse(keys.stream, raw), 1);
     } finally {
       inbound.queue.release(granted);
     }
@@ -270,6 +275,7 @@ export class GroupConsumer {
     if (entry.type !== 'data') {
       this.ackQuietly(entry.id);
       if (entry.type === 'malformed') inbound.reportMalformed(entry);
+      else if (entry.type === 'refused') inbound.reportRefused(entry);
       else if (entry.control === Control.Bye) inbound.events.emit('peer-destroyed', entry.from);
       return;
     }

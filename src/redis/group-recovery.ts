@@ -7,7 +7,8 @@
  * @module
  */
 import type { RedisConnection } from './connection.js';
-import { Field, parseEntry, parseEntryList, type ParsedEntry, type RawEntry } from './entries.js';
+import { Field, parseEntryList, type ParsedEntry, type RawEntry } from './entries.js';
+import type { SealEntry } from './signing.js';
 
 /** A request taken from the pending entries list, with its delivery count after the claim. */
 export interface ClaimedEntry {
@@ -23,6 +24,10 @@ export interface GroupRecoveryConfig {
   readonly claimIdleMs: number;
   readonly maxDeliveries: number;
   readonly deadLetterKey: string;
+  /** Parses (and verifies) an entry of the request stream. */
+  readonly parse: (raw: RawEntry) => ParsedEntry;
+  /** Signs an entry this writes. */
+  readonly seal: SealEntry;
 }
 
 /** Result of one reclaim pass. */
@@ -72,7 +77,7 @@ export class GroupRecovery {
     const trimmed = ids.filter((id) => !found.has(id));
     if (trimmed.length > 0) await this.redis.call('XACK', stream, group, ...trimmed);
     const counts = new Map(rows.map((r) => [r[0], r[3] + 1]));
-    return { claimed: entries.map((e) => ({ entry: parseEntry(e), deliveries: counts.get(e.id) ?? 1 })), trimmed };
+    return { claimed: entries.map((e) => ({ entry: this.config.parse(e), deliveries: counts.get(e.id) ?? 1 })), trimmed };
   }
 
   /** Claims up to `limit` requests idle longer than `claimIdleMs` on any consumer. */
@@ -85,7 +90,7 @@ export class GroupRecovery {
     const trimmed = Array.isArray(reply[2]) ? (reply[2] as unknown[]).map(String) : [];
     if (entries.length === 0) return { claimed: [], trimmed };
     const counts = await this.deliveryCounts(entries);
-    return { claimed: entries.map((e) => ({ entry: parseEntry(e), deliveries: counts.get(e.id) ?? 1 })), trimmed };
+    return { claimed: entries.map((e) => ({ entry: this.config.parse(e), deliveries: counts.get(e.id) ?? 1 })), trimmed };
   }
 
   /** Resets the idle time of requests this worker is still handling (no delivery is counted). */
@@ -103,9 +108,9 @@ export class GroupRecovery {
    * into the dead letters.
    */
   async split(entry: ParsedEntry & { type: 'data' }, spent: number): Promise<void> {
-    const { stream, group } = this.config;
+    const { stream, group, seal } = this.config;
     const tx = this.redis.multi();
-    for (const data of entry.data) tx.xadd(stream, '*', Field.From, entry.from, Field.Redelivered, String(spent), Field.Data, data);
+    for (const data of entry.data) tx.xadd(stream, '*', ...seal(stream, [Field.From, entry.from, Field.Redelivered, String(spent), Field.Data, data]));
     tx.xack(stream, group, entry.id);
     const result = await tx.exec();
     if (result === null) throw new Error('MULTI aborted');
@@ -115,13 +120,13 @@ export class GroupRecovery {
 
   /** Moves a request to the dead-letter stream and acknowledges it, atomically. */
   async deadLetter(raw: ParsedEntry, deliveries: number, reason: string): Promise<string | null> {
-    const { stream, group, deadLetterKey } = this.config;
+    const { stream, group, deadLetterKey, seal } = this.config;
     const fields: string[] = ['source', raw.id, 'group', group, 'deliveries', String(deliveries), 'reason', reason];
     if (raw.type === 'data') {
       fields.push(Field.From, raw.from);
       for (const data of raw.data) fields.push(Field.Data, data);
     }
-    const result = await this.redis.multi().xadd(deadLetterKey, '*', ...fields).xack(stream, group, raw.id).exec();
+    const result = await this.redis.multi().xadd(deadLetterKey, '*', ...seal(deadLetterKey, fields)).xack(stream, group, raw.id).exec();
     const first = result?.[0];
     if (first?.[0]) throw first[0];
     return typeof first?.[1] === 'string' ? first[1] : null;

@@ -4,6 +4,7 @@ import { RPCInvalidArgumentError } from '../errors.js';
 import type { Logger } from '../io/typed-emitter.js';
 import { MAX_MESSAGES_PER_ENTRY } from './entries.js';
 import { keyPrefix } from './keys.js';
+import { resolveSigning, type ResolvedSigning, type SigningOptions } from './signing.js';
 
 /** Options of {@link RedisStreamsIO}. */
 export interface RedisStreamsIOOptions {
@@ -76,6 +77,14 @@ export interface RedisStreamsIOOptions {
   writeBatchSize?: number;
   /** Receives background errors when nobody listens to `'error'`. */
   logger?: Logger;
+  /**
+   * Signs every entry this IO writes (HMAC-SHA256) and refuses, before
+   * decoding, every entry it reads that is not signed by a key of `keys`, is
+   * altered, moved to another key, or replayed. Every peer of the stream must
+   * have it, with a common key. See the README, "Security".
+   * @defaultValue undefined (entries are neither signed nor verified; signed entries are refused)
+   */
+  signing?: SigningOptions;
 }
 
 /** Largest {@link RedisStreamsIOOptions.writeBatchSize}: readers refuse entries carrying more messages. */
@@ -124,11 +133,12 @@ export interface ResolvedRedisStreamsOptions {
   readonly inboxTtlMs: number;
   readonly writeBatchSize: number;
   readonly logger: Logger | undefined;
+  readonly signing: ResolvedSigning | undefined;
 }
 
 const KNOWN = new Set<string>([
   'url', 'client', 'redisOptions', 'stream', 'consumerGroup', 'consumerName', 'blockTimeout', 'maxLen', 'sessionId',
-  'maxQueueSize', 'useConsumerGroup', 'claimIdleMs', 'maxDeliveries', 'deadLetterStream', 'inboxTtlMs', 'writeBatchSize', 'logger',
+  'maxQueueSize', 'useConsumerGroup', 'claimIdleMs', 'maxDeliveries', 'deadLetterStream', 'inboxTtlMs', 'writeBatchSize', 'logger', 'signing',
 ]);
 const MAX_MS = 2_147_483_647;
 
@@ -201,6 +211,7 @@ export function resolveOptions(options: RedisStreamsIOOptions): ResolvedRedisStr
     inboxTtlMs: integer('inboxTtlMs', o.inboxTtlMs, 1000, MAX_MS),
     writeBatchSize: integer('writeBatchSize', o.writeBatchSize, 1, MAX_WRITE_BATCH),
     logger: o.logger,
+    signing: resolveSigning(o.signing),
   };
   return resolved;
 }

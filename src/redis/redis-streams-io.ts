@@ -16,6 +16,7 @@ import { GroupConsumer } from './group-consumer.js';
 import { Inbound } from './inbound.js';
 import { streamKeys, type StreamKeys } from './keys.js';
 import { resolveOptions, type RedisStreamsIOOptions, type ResolvedRedisStreamsOptions } from './options.js';
+import { EntrySigner, sealWith, type SealEntry } from './signing.js';
 import { StreamReaders } from './stream-readers.js';
 import { WriteBatcher } from './write-batcher.js';
 import type { RedisStreamsIOEvents, StreamEntry, StreamInfo } from './types.js';
@@ -53,6 +54,8 @@ export class RedisStreamsIO implements IoInterface<RedisStreamsIOEvents> {
   private readonly inbound: Inbound;
   private readonly group: GroupConsumer | undefined;
   private readonly writes: WriteBatcher;
+  /** Signs what this IO writes (the identity without the `signing` option). */
+  private readonly seal: SealEntry;
   /** XADD arguments of a request entry (MAXLEN), and of an inbox entry (never recreate an expired inbox). */
   private readonly requestOptions: readonly (string | number)[];
   private readonly inboxOptions: readonly string[] = ['NOMKSTREAM'];
@@ -83,7 +86,9 @@ export class RedisStreamsIO implements IoInterface<RedisStreamsIOEvents> {
     this.keys = streamKeys(o.stream, o.deadLetterStream);
     this.inboxKey = this.keys.inbox(o.sessionId);
     this.capabilities = { addressing: true, acknowledgements: o.useConsumerGroup, loadBalanced: o.useConsumerGroup, broadcast: !o.useConsumerGroup };
-    this.inbound = new Inbound(o.maxQueueSize, o.logger);
+    const signer = o.signing === undefined ? undefined : new EntrySigner(o.signing);
+    this.seal = sealWith(signer);
+    this.inbound = new Inbound(o.maxQueueSize, o.logger, signer);
     this.ownsCmd = o.client === undefined;
     this.cmd = o.client ?? createCommandConnection(o.url, o.redisOptions);
     this.watchConnection(this.cmd, 'command');
@@ -97,7 +102,7 @@ export class RedisStreamsIO implements IoInterface<RedisStreamsIOEvents> {
       reportBackground: (err) => this.reportBackground(err),
     });
     this.group = o.useConsumerGroup
-      ? new GroupConsumer({ cmd: this.cmd, opts: o, keys: this.keys, inbound: this.inbound, reportBackground: (err) => this.reportBackground(err) })
+      ? new GroupConsumer({ cmd: this.cmd, opts: o, keys: this.keys, inbound: this.inbound, seal: this.seal, reportBackground: (err) => this.reportBackground(err) })
       : undefined;
     const group = this.group;
     // A request dropped from the full queue is no longer held: see GroupConsumer.drop.
@@ -105,7 +110,7 @@ export class RedisStreamsIO implements IoInterface<RedisStreamsIOEvents> {
     this.requestOptions = o.maxLen === undefined ? [] : ['MAXLEN', '~', o.maxLen];
     this.writes = new WriteBatcher(
       this.cmd,
-      { stream: this.keys.stream, group: o.useConsumerGroup ? o.consumerGroup : undefined, sessionId: o.sessionId, maxPerEntry: o.writeBatchSize },
+      { stream: this.keys.stream, group: o.useConsumerGroup ? o.consumerGroup : undefined, sessionId: o.sessionId, maxPerEntry: o.writeBatchSize, seal: this.seal },
       {
         sent: (n) => void (this.inbound.counters.sent += n),
         acked: (messages, entries) => {
@@ -256,7 +261,7 @@ export class RedisStreamsIO implements IoInterface<RedisStreamsIOEvents> {
    */
   async signalDestroy(): Promise<void> {
     this.assertUsable('signalDestroy');
-    await this.command('XADD bye', () => this.cmd.xadd(this.keys.stream, '*', Field.From, this.id, Field.Control, Control.Bye));
+    await this.command('XADD bye', () => this.cmd.xadd(this.keys.stream, '*', ...this.controlEntry(this.keys.stream, Control.Bye)));
     this.inbound.counters.sent++;
   }
 
@@ -425,7 +430,7 @@ export class RedisStreamsIO implements IoInterface<RedisStreamsIOEvents> {
     const pending: Promise<unknown>[] = [];
     if (exists === 0) {
       pending.push(
-        this.cmd.xadd(this.inboxKey, '*', Field.From, this.id, Field.Control, Control.Open).then((id) => {
+        this.cmd.xadd(this.inboxKey, '*', ...this.controlEntry(this.inboxKey, Control.Open)).then((id) => {
           if (first && typeof id === 'string') this.streams.inboxPosition = id;
         }),
         this.cmd.pexpire(this.inboxKey, o.inboxTtlMs),
@@ -459,7 +464,7 @@ export class RedisStreamsIO implements IoInterface<RedisStreamsIOEvents> {
   private recreateTopology(): void {
     const o = this.opts;
     const tx = this.cmd.pipeline();
-    tx.xadd(this.inboxKey, '*', Field.From, this.id, Field.Control, Control.Open);
+    tx.xadd(this.inboxKey, '*', ...this.controlEntry(this.inboxKey, Control.Open));
     tx.pexpire(this.inboxKey, o.inboxTtlMs);
     if (o.useConsumerGroup) tx.xgroup('CREATE', this.keys.stream, o.consumerGroup, '0', 'MKSTREAM');
     tx.exec().then(
@@ -469,6 +474,11 @@ export class RedisStreamsIO implements IoInterface<RedisStreamsIOEvents> {
       },
       (err: unknown) => this.reportBackground(connectionError('recreate the inbox after a reconnect', err)),
     );
+  }
+
+  /** The fields of a control entry for `key`, signed with the `signing` option. */
+  private controlEntry(key: string, control: string): readonly string[] {
+    return this.seal(key, [Field.From, this.id, Field.Control, control]);
   }
 
   private async createGroup(): Promise<void> {

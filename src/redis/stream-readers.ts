@@ -49,7 +49,7 @@ export class StreamReaders {
     if (inbound.closed) return;
     const reply = await (reader as Redis).xread('COUNT', READ_BATCH, 'BLOCK', blockTimeout, 'STREAMS', inboxKey, this.inboxPosition);
     const entries = parseReadReply(reply).get(inboxKey);
-    const last = inbound.acceptWhileRoom(entries, (e) => this.acceptReply(e));
+    const last = inbound.acceptWhileRoom(inboxKey, entries, (e) => this.acceptReply(e));
     if (last === undefined) return;
     this.inboxPosition = last;
     this.inboxReadSinceTrim += entries?.length ?? 0;
@@ -62,7 +62,7 @@ export class StreamReaders {
     await inbound.waitForRoom();
     if (inbound.closed) return;
     const reply = await (reader as Redis).xread('COUNT', READ_BATCH, 'BLOCK', blockTimeout, 'STREAMS', stream, this.streamPosition);
-    this.streamPosition = inbound.acceptWhileRoom(parseReadReply(reply).get(stream), (e) => this.acceptBroadcast(e)) ?? this.streamPosition;
+    this.streamPosition = inbound.acceptWhileRoom(stream, parseReadReply(reply).get(stream), (e) => this.acceptBroadcast(e)) ?? this.streamPosition;
   }
 
   /** Drops inbox entries already read: MINID keeps the inbox of a long-lived caller short. */
@@ -74,6 +74,7 @@ export class StreamReaders {
   private acceptBroadcast(entry: ParsedEntry): void {
     const { inbound } = this.host;
     if (entry.type === 'malformed') return inbound.reportMalformed(entry);
+    if (entry.type === 'refused') return inbound.reportRefused(entry);
     if (entry.from === this.host.sessionId) return;
     if (entry.type === 'control') {
       if (entry.control === Control.Bye) inbound.events.emit('peer-destroyed', entry.from);
@@ -85,6 +86,7 @@ export class StreamReaders {
   private acceptReply(entry: ParsedEntry): void {
     const { inbound } = this.host;
     if (entry.type === 'malformed') return inbound.reportMalformed(entry);
+    if (entry.type === 'refused') return inbound.reportRefused(entry);
     if (entry.type === 'control') return;
     for (const data of entry.data) inbound.push({ data, from: entry.from, id: entry.id }, ENTRY_SLACK);
   }

@@ -15,6 +15,7 @@ import { Command, Redis } from 'ioredis';
 import type { RedisConnection } from './connection.js';
 import { backoffMs } from './async-utils.js';
 import { Field } from './entries.js';
+import type { SealEntry } from './signing.js';
 
 /** How long an answer (or acknowledgement) that cannot be written is retried through an outage. */
 const RETRY_LIMIT_MS = 60_000;
@@ -83,6 +84,8 @@ export interface WriteBatcherConfig {
   readonly sessionId: string;
   /** Most messages per entry (the `writeBatchSize` option; readers accept up to `MAX_MESSAGES_PER_ENTRY`). */
   readonly maxPerEntry: number;
+  /** Signs an entry at each send (a retried entry is signed again, with a new signing time). */
+  readonly seal: SealEntry;
 }
 
 /** What the batcher reports to its IO. */
@@ -272,7 +275,8 @@ export class WriteBatcher {
     const ackIds = group === undefined ? [] : [...batch.flatMap((e) => e.ackIds), ...(acks?.ids ?? [])];
     // MULTI only when an XACK must commit with answers.
     const tx = batch.some((e) => e.ackIds.length > 0) ? this.redis.multi() : this.redis.pipeline();
-    for (const e of batch) tx.xadd(e.key, ...e.options, '*', ...e.fields);
+    const { seal } = this.config;
+    for (const e of batch) tx.xadd(e.key, ...e.options, '*', ...seal(e.key, e.fields));
     if (ackIds.length > 0 && group !== undefined) tx.xack(stream, group, ...ackIds);
     tx.exec().then(
       (results) => {

@@ -1,0 +1,437 @@
+// The attacks of issue 10, each written by hand with XADD from a plain ioredis client (someone with
+// write access to Redis), against RedisStreamsIO with the `signing` option on, and (where it
+// documents today's behaviour) off. Both modes, against a real redis-server.
+import { randomBytes } from 'node:crypto';
+import { expect } from 'chai';
+import { Redis } from 'ioredis';
+import {
+  RPCChannel,
+  RPCInvalidArgumentError,
+  RPCSignatureError,
+  RPCTimeoutError,
+  RedisStreamsIO,
+  type RedisStreamsIOOptions,
+  type RPCSignatureProblem,
+  type SigningOptions,
+} from '../../src/index.js';
+import { deleteKeys, redisUrl, sleep, uniqueName, waitFor } from '../support/env.js';
+
+interface Bank {
+  transfer(to: string, amount: number): string;
+  pay(amount: number): number;
+  refund(amount: number): number;
+  isAdmin(user: string): Promise<boolean>;
+  slow(): Promise<string>;
+  progress(onStep: (step: string) => void): Promise<string>;
+}
+
+/** A controllable gate: handlers wait on it, the test opens it. */
+function gate(): { wait: Promise<void>; open: () => void } {
+  let open: () => void = () => undefined;
+  const wait = new Promise<void>((resolve) => (open = resolve));
+  return { wait, open };
+}
+
+const OLD = randomBytes(32);
+const NEW = randomBytes(32);
+const SIGNING: SigningOptions = { keys: { k1: OLD }, keyId: 'k1' };
+
+/** Fields of an entry as XRANGE returns them, as pairs. */
+function fieldsOf(entry: [string, string[]]): string[] {
+  return entry[1];
+}
+
+/** The headers of the `d` messages of an entry. */
+function headersOf(fields: string[]): Record<string, unknown>[] {
+  return fields.filter((_, i) => i % 2 === 1 && fields[i - 1] === 'd').map((d) => JSON.parse(d.slice(0, d.indexOf('\n'))) as Record<string, unknown>);
+}
+
+/** The header of the first `d` message of an entry. */
+function headerOf(fields: string[]): Record<string, unknown> {
+  return headersOf(fields)[0] ?? {};
+}
+
+/** A promise kept for a later await, that does not count as unhandled if the test fails first. */
+function kept<T>(p: Promise<T>): Promise<T> {
+  p.catch(() => undefined);
+  return p;
+}
+
+describe('RedisStreamsIO signing (issue 10 attacks)', function () {
+  this.timeout(30_000);
+  let url = '';
+  let name = '';
+  let raw: Redis;
+  const channels: RPCChannel<object, object>[] = [];
+  const extraStreams: string[] = [];
+
+  beforeEach(() => {
+    url = redisUrl();
+    name = uniqueName('sign');
+    raw = new Redis(url);
+  });
+
+  afterEach(async () => {
+    await Promise.all(channels.splice(0).map((c) => c.destroy()));
+    await raw.quit();
+    await deleteKeys(url, `*${name}*`);
+    for (const s of extraStreams.splice(0)) await deleteKeys(url, `*${s}*`);
+  });
+
+  /** Counters of what the bank ran. */
+  function newLedger() {
+    return { transfers: [] as string[], paid: 0, refunded: 0, steps: [] as string[], gates: { slow: gate(), admin: gate(), progress: gate() } };
+  }
+  type Ledger = ReturnType<typeof newLedger>;
+
+  function bank(ledger: Ledger): Bank {
+    return {
+      transfer: (to, amount) => {
+        ledger.transfers.push(`${to}:${amount}`);
+        return 'ok';
+      },
+      pay: (amount) => (ledger.paid += amount),
+      refund: (amount) => (ledger.refunded += amount),
+      isAdmin: async (user) => {
+        if (user === 'mallory') await ledger.gates.admin.wait;
+        return user === 'alice';
+      },
+      slow: async () => {
+        await ledger.gates.slow.wait;
+        return 'real';
+      },
+      progress: async (onStep) => {
+        onStep('real step');
+        await ledger.gates.progress.wait;
+        return 'done';
+      },
+    };
+  }
+
+  function worker(useConsumerGroup: boolean, ledger: Ledger, options: Partial<RedisStreamsIOOptions> = {}, stream = name) {
+    const io = new RedisStreamsIO({ url, stream, useConsumerGroup, claimIdleMs: 60_000, ...options });
+    const channel = new RPCChannel<Bank, Record<string, never>>(io, { expose: bank(ledger) });
+    const errors: Error[] = [];
+    channel.on('error', (e) => errors.push(e));
+    channels.push(channel as RPCChannel<object, object>);
+    return { io, channel, errors };
+  }
+
+  function caller(useConsumerGroup: boolean, options: Partial<RedisStreamsIOOptions> = {}, timeout = 10_000) {
+    const io = new RedisStreamsIO({ url, stream: name, useConsumerGroup, ...options });
+    const channel = new RPCChannel<Record<string, never>, Bank>(io, { timeout });
+    const errors: Error[] = [];
+    channel.on('error', (e) => errors.push(e));
+    channels.push(channel as RPCChannel<object, object>);
+    return { io, channel, api: channel.getAPI(), errors, inbox: `{${name}}:inbox:${io.getSessionId()}` };
+  }
+
+  const refusals = (errors: Error[], problem?: RPCSignatureProblem): RPCSignatureError[] =>
+    errors.filter((e): e is RPCSignatureError => e instanceof RPCSignatureError && (problem === undefined || e.problem === problem));
+
+  /** A request as a caller would write it. */
+  function forgedRequest(method: string, args: unknown[], id = `forged-${Math.random()}`): string {
+    return `{"v":1,"k":"req","id":"${id}","m":["${method}"],"dl":${Date.now() + 60_000}}\n${JSON.stringify({ json: args })}`;
+  }
+
+  /** The call id of the newest request for `method` in the stream. */
+  async function callId(method: string): Promise<string> {
+    const entries = (await raw.xrange(name, '-', '+')) as [string, string[]][];
+    const ids = entries.flatMap((e) => headersOf(e[1])).filter((h) => JSON.stringify(h.m) === JSON.stringify([method]));
+    const id = ids.pop()?.id;
+    if (typeof id !== 'string') throw new Error(`no ${method} request in ${name}`);
+    return id;
+  }
+
+  /** The newest request entry of the stream whose method is `method`. */
+  async function requestEntry(method: string, stream = name): Promise<[string, string[]]> {
+    const entries = (await raw.xrange(stream, '-', '+')) as [string, string[]][];
+    const found = entries.filter((e) => e[1].includes('d') && JSON.stringify(headerOf(e[1]).m) === JSON.stringify([method])).pop();
+    if (found === undefined) throw new Error(`no ${method} request in ${stream}`);
+    return found;
+  }
+
+  async function pendingCount(io: RedisStreamsIO): Promise<number> {
+    return ((await raw.xpending(name, io.getConsumerGroup())) as [number])[0];
+  }
+
+  describe('options', () => {
+    it('refuses an unknown keyId, a short secret, an empty keyring and unknown members', () => {
+      const bad: unknown[] = [
+        { keys: { k1: OLD }, keyId: 'k2' },
+        { keys: { k1: 'too short a secret' }, keyId: 'k1' },
+        { keys: { k1: randomBytes(31) }, keyId: 'k1' },
+        { keys: {}, keyId: 'k1' },
+        { keys: { 'bad id': OLD }, keyId: 'bad id' },
+        { keys: { k1: 42 }, keyId: 'k1' },
+        { keys: { k1: OLD }, keyId: 'k1', replayWindowMs: 10 },
+        { keys: { k1: OLD }, keyId: 'k1', windowMs: 1000 },
+        'secret',
+      ];
+      for (const signing of bad) {
+        expect(() => new RedisStreamsIO({ url, stream: name, signing: signing as SigningOptions }), JSON.stringify(signing)).to.throw(RPCInvalidArgumentError, /signing/);
+      }
+    });
+  });
+
+  for (const mode of ['broadcast', 'load-balanced'] as const) {
+    const lb = mode === 'load-balanced';
+
+    it(`${mode}: a forged request (transfer) runs without signing: the documented behaviour when it is off`, async () => {
+      const ledger = newLedger();
+      const w = worker(lb, ledger);
+      await w.io.waitUntilReady();
+      await raw.xadd(name, '*', 'f', 'mallory', 'd', forgedRequest('transfer', ['mallory', 1e6]));
+      await waitFor(() => ledger.transfers.length === 1, { message: 'the forged transfer did not run' });
+      expect(ledger.transfers).to.deep.equal(['mallory:1000000']);
+    });
+
+    it(`${mode}: a forged request (transfer) is refused with signing on, acknowledged, counted, and calls keep working`, async () => {
+      const ledger = newLedger();
+      const w = worker(lb, ledger, { signing: SIGNING });
+      const c = caller(lb, { signing: SIGNING });
+      await Promise.all([w.io.waitUntilReady(), c.io.waitUntilReady()]);
+      const id = (await raw.xadd(name, '*', 'f', 'mallory', 'd', forgedRequest('transfer', ['mallory', 1e6]))) as string;
+      // Also forged with made-up signature fields (an unknown key, and a known key with a wrong MAC).
+      const id2 = (await raw.xadd(name, '*', 'f', 'mallory', 'd', forgedRequest('transfer', ['mallory', 2e6]), 'k', 'k9', 't', String(Date.now()), 's', 'A'.repeat(43))) as string;
+      const id3 = (await raw.xadd(name, '*', 'f', 'mallory', 'd', forgedRequest('transfer', ['mallory', 3e6]), 'k', 'k1', 't', String(Date.now()), 's', 'A'.repeat(43))) as string;
+      await waitFor(() => w.io.stats().refusedEntries === 3, { message: `refusedEntries ${w.io.stats().refusedEntries}` });
+      expect(ledger.transfers).to.deep.equal([]);
+      const refused = refusals(w.errors);
+      expect(refused.map((e) => [e.entryId, e.problem, e.code])).to.deep.equal([
+        [id, 'unsigned', 'ERR_RPC_SIGNATURE'],
+        [id2, 'unknown-key', 'ERR_RPC_SIGNATURE'],
+        [id3, 'bad-signature', 'ERR_RPC_SIGNATURE'],
+      ]);
+      expect(refused[0]?.claimedSender).to.equal('mallory');
+      expect(refused[0]?.key).to.equal(name);
+      expect(w.channel.stats().handled).to.equal(0);
+      if (lb) await waitFor(async () => (await pendingCount(w.io)) === 0, { message: 'refused entries left pending' });
+      expect(await c.api.pay(5)).to.equal(5);
+      expect(w.channel.stats().handled).to.equal(1);
+      expect(c.errors).to.deep.equal([]);
+    });
+
+    it(`${mode}: every entry written with signing on carries k, t, s last (requests, answers, callbacks, control)`, async () => {
+      const ledger = newLedger();
+      const w = worker(lb, ledger, { signing: SIGNING });
+      const c = caller(lb, { signing: SIGNING });
+      await Promise.all([w.io.waitUntilReady(), c.io.waitUntilReady()]);
+      ledger.gates.progress.open();
+      const steps: string[] = [];
+      expect(await c.api.progress((s) => steps.push(s))).to.equal('done');
+      await c.channel.signalDestroy();
+      await c.channel.notify().pay(1);
+      await waitFor(() => ledger.paid === 1);
+      expect(steps).to.deep.equal(['real step']);
+      const all = [...((await raw.xrange(name, '-', '+')) as [string, string[]][]), ...((await raw.xrange(c.inbox, '-', '+')) as [string, string[]][])];
+      expect(all.length).to.be.greaterThan(4);
+      for (const [, fields] of all) {
+        expect(fields.slice(-6).filter((_, i) => i % 2 === 0)).to.deep.equal(['k', 't', 's']);
+        expect(fields[fields.length - 5]).to.equal('k1');
+      }
+      expect(w.errors).to.deep.equal([]);
+    });
+
+    it(`${mode}: a forged answer, error answer and callback invocation in a caller's inbox are refused; the real ones settle the call`, async () => {
+      const ledger = newLedger();
+      const w = worker(lb, ledger, { signing: SIGNING });
+      const c = caller(lb, { signing: SIGNING });
+      await Promise.all([w.io.waitUntilReady(), c.io.waitUntilReady()]);
+      const steps: string[] = [];
+      const slow = kept(c.api.slow());
+      const progress = kept(c.api.progress((s) => steps.push(s)));
+      await waitFor(() => steps.length === 1);
+      const slowId = await callId('slow');
+      const progressId = await callId('progress');
+      await raw.xadd(c.inbox, '*', 'f', w.io.getSessionId(), 'd', `{"v":1,"k":"res","id":"${slowId}"}\n{"json":999999999}`);
+      await raw.xadd(c.inbox, '*', 'f', w.io.getSessionId(), 'd', `{"v":1,"k":"err","id":"${progressId}"}\n{"json":{"name":"RPCDeliveryError","message":"forged","props":{"code":"ERR_RPC_DELIVERY"}}}`);
+      await raw.xadd(c.inbox, '*', 'f', w.io.getSessionId(), 'd', `{"v":1,"k":"cb","id":"${progressId}","c":0}\n{"json":["forged step"]}`);
+      await waitFor(() => c.io.stats().refusedEntries === 3, { message: `refusedEntries ${c.io.stats().refusedEntries}` });
+      expect(refusals(c.errors, 'unsigned')).to.have.length(3);
+      ledger.gates.slow.open();
+      ledger.gates.progress.open();
+      expect(await slow).to.equal('real');
+      expect(await progress).to.equal('done');
+      expect(steps).to.deep.equal(['real step']);
+      expect(c.channel.stats().duplicates).to.equal(0);
+    });
+
+    it(`${mode}: a forged answer settles the call without signing: the documented behaviour when it is off`, async () => {
+      const ledger = newLedger();
+      const w = worker(lb, ledger);
+      const c = caller(lb);
+      await Promise.all([w.io.waitUntilReady(), c.io.waitUntilReady()]);
+      const slow = kept(c.api.slow());
+      await waitFor(() => callId('slow').then(() => true, () => false));
+      const slowId = await callId('slow');
+      await raw.xadd(c.inbox, '*', 'f', 'mallory', 'd', `{"v":1,"k":"res","id":"${slowId}"}\n{"json":999999999}`);
+      expect(await slow).to.equal(999999999);
+      ledger.gates.slow.open();
+    });
+
+    it(`${mode}: a signed request replayed under a new id runs once`, async () => {
+      const ledger = newLedger();
+      const w = worker(lb, ledger, { signing: SIGNING });
+      const c = caller(lb, { signing: SIGNING });
+      await Promise.all([w.io.waitUntilReady(), c.io.waitUntilReady()]);
+      expect(await c.api.pay(10)).to.equal(10);
+      const [originalId, fields] = await requestEntry('pay');
+      const copy = (await raw.xadd(name, '*', ...fields)) as string;
+      await waitFor(() => w.io.stats().refusedEntries === 1, { message: 'the copy was not refused' });
+      expect(ledger.paid).to.equal(10);
+      expect(refusals(w.errors).map((e) => [e.entryId, e.problem])).to.deep.equal([[copy, 'replayed']]);
+      expect(copy).to.not.equal(originalId);
+      if (lb) await waitFor(async () => (await pendingCount(w.io)) === 0, { message: 'the copy was left pending' });
+      expect(await c.api.pay(1)).to.equal(11);
+    });
+
+    it(`${mode}: a signed request altered to another method, or moved to another stream or into an inbox, is refused`, async () => {
+      const ledger = newLedger();
+      const other = newLedger();
+      const otherStream = `${name}-other`;
+      const w = worker(lb, ledger, { signing: SIGNING });
+      const w2 = worker(lb, other, { signing: SIGNING }, otherStream);
+      const c = caller(lb, { signing: SIGNING });
+      await Promise.all([w.io.waitUntilReady(), w2.io.waitUntilReady(), c.io.waitUntilReady()]);
+      expect(await c.api.pay(10)).to.equal(10);
+      const [, fields] = await requestEntry('pay');
+      const altered = fields.map((f) => f.replace('"m":["pay"]', '"m":["refund"]'));
+      expect(altered).to.not.deep.equal(fields);
+      await raw.xadd(name, '*', ...altered);
+      await raw.xadd(otherStream, '*', ...fields);
+      await raw.xadd(`{${name}}:inbox:${w.io.getSessionId()}`, '*', ...fields);
+      await waitFor(() => w.io.stats().refusedEntries === 2 && w2.io.stats().refusedEntries === 1, {
+        message: `refused ${w.io.stats().refusedEntries} / ${w2.io.stats().refusedEntries}`,
+      });
+      expect(refusals(w.errors, 'bad-signature')).to.have.length(2);
+      expect(refusals(w2.errors, 'bad-signature')).to.have.length(1);
+      expect([ledger.refunded, ledger.paid, other.paid, other.refunded]).to.deep.equal([0, 10, 0, 0]);
+    });
+
+    it(`${mode}: a signed "true" answer copied to another call, or to another caller's inbox, is refused`, async () => {
+      const ledger = newLedger();
+      const w = worker(lb, ledger, { signing: SIGNING });
+      const c = caller(lb, { signing: SIGNING });
+      const c2 = caller(lb, { signing: SIGNING });
+      await Promise.all([w.io.waitUntilReady(), c.io.waitUntilReady(), c2.io.waitUntilReady()]);
+      expect(await c.api.isAdmin('alice')).to.equal(true);
+      const trueId = await callId('isAdmin');
+      const answer = ((await raw.xrange(c.inbox, '-', '+')) as [string, string[]][]).find((e) => e[1].includes('d'));
+      if (answer === undefined) throw new Error('no answer in the inbox');
+      expect(headerOf(answer[1]).id).to.equal(trueId);
+      const mine = kept(c.api.isAdmin('mallory'));
+      await waitFor(async () => (await callId('isAdmin')) !== trueId);
+      const myId = await callId('isAdmin');
+      const theirs = kept(c2.api.isAdmin('mallory'));
+      await waitFor(async () => (await callId('isAdmin')) !== myId);
+      const theirId = await callId('isAdmin');
+      // The signed "true" re-addressed to the pending call (the id in the message changed)...
+      await raw.xadd(c.inbox, '*', ...answer[1].map((f) => f.replace(`"id":"${trueId}"`, `"id":"${myId}"`)));
+      // ... and the same entry, untouched, copied into the other caller's inbox (whose call ids differ: re-addressed too).
+      await raw.xadd(c2.inbox, '*', ...answer[1]);
+      await raw.xadd(c2.inbox, '*', ...answer[1].map((f) => f.replace(`"id":"${trueId}"`, `"id":"${theirId}"`)));
+      await waitFor(() => c.io.stats().refusedEntries === 1 && c2.io.stats().refusedEntries === 2, {
+        message: `refused ${c.io.stats().refusedEntries} / ${c2.io.stats().refusedEntries}`,
+      });
+      expect(refusals(c.errors, 'bad-signature')).to.have.length(1);
+      expect(refusals(c2.errors, 'bad-signature')).to.have.length(2);
+      ledger.gates.admin.open();
+      expect(await mine).to.equal(false);
+      expect(await theirs).to.equal(false);
+    });
+
+    it(`${mode}: key rotation: peers with old, both and new keys, signing with either, without a failure`, async () => {
+      const ledger = newLedger();
+      ledger.gates.progress.open();
+      const both = (keyId: 'old' | 'new'): SigningOptions => ({ keys: { old: OLD, new: NEW }, keyId });
+      // Step 1: everybody on "old"; step 2: "new" added everywhere, some peers already sign with it.
+      const w1 = worker(lb, ledger, { signing: { keys: { old: OLD }, keyId: 'old' } });
+      const c1 = caller(lb, { signing: both('old') });
+      await Promise.all([w1.io.waitUntilReady(), c1.io.waitUntilReady()]);
+      expect(await c1.api.pay(1)).to.equal(1);
+      await w1.channel.destroy();
+      const w2 = worker(lb, ledger, { signing: both('old') });
+      // Broadcast: both workers run every request, each with its own ledger.
+      const ledger3 = lb ? ledger : newLedger();
+      ledger3.gates.progress.open();
+      const w3 = worker(lb, ledger3, { signing: both('new') });
+      const c2 = caller(lb, { signing: both('new') });
+      await Promise.all([w2.io.waitUntilReady(), w3.io.waitUntilReady(), c2.io.waitUntilReady()]);
+      const steps: string[] = [];
+      const results = await Promise.all([
+        ...Array.from({ length: 20 }, () => c1.api.pay(1)),
+        ...Array.from({ length: 20 }, () => c2.api.pay(1)),
+        c1.api.progress((s) => steps.push(s)),
+        c2.api.progress((s) => steps.push(s)),
+      ]);
+      expect(results).to.have.length(42);
+      expect(lb ? ledger.paid : [ledger.paid, ledger3.paid]).to.deep.equal(lb ? 41 : [41, 40]);
+      // Broadcast: the second worker's callback may come after the first answer settled the call (then dropped).
+      expect(steps.length).to.be.within(2, lb ? 2 : 4);
+      // Step 3: "old" removed once nobody signs with it.
+      await Promise.all([w2.channel.destroy(), c1.channel.destroy()]);
+      const c3 = caller(lb, { signing: { keys: { new: NEW }, keyId: 'new' } });
+      await c3.io.waitUntilReady();
+      expect(await c3.api.pay(1)).to.equal(lb ? 42 : 41);
+      for (const side of [w2, w3, c1, c2, c3]) expect(side.errors).to.deep.equal([]);
+    });
+
+    it(`${mode}: a caller with signing and a worker without: the call times out saying the answer was refused as unsigned`, async () => {
+      const ledger = newLedger();
+      const w = worker(lb, ledger);
+      const c = caller(lb, { signing: SIGNING }, 1500);
+      await Promise.all([w.io.waitUntilReady(), c.io.waitUntilReady()]);
+      const err = (await c.api.pay(1).then(() => undefined, (e: unknown) => e)) as RPCTimeoutError;
+      expect(err).to.be.instanceOf(RPCTimeoutError);
+      expect(err.cause).to.be.instanceOf(RPCSignatureError);
+      expect((err.cause as RPCSignatureError).problem).to.equal('unsigned');
+      expect(err.message).to.match(/refused an entry by signing/);
+      expect(refusals(c.errors, 'unsigned')).to.have.length(1);
+      // The worker ran it (it verifies nothing) and said once that a peer signs.
+      expect(refusals(w.errors, 'unexpected-signature')).to.have.length(1);
+      await c.api.pay(1).catch(() => undefined);
+      expect(refusals(w.errors, 'unexpected-signature')).to.have.length(1);
+    });
+
+    it(`${mode}: a caller without signing and a worker with it: the worker refuses and reports each request; the call times out`, async () => {
+      const ledger = newLedger();
+      const w = worker(lb, ledger, { signing: SIGNING });
+      const c = caller(lb, {}, 1500);
+      await Promise.all([w.io.waitUntilReady(), c.io.waitUntilReady()]);
+      await expect(c.api.pay(1)).to.be.rejectedWith(RPCTimeoutError);
+      expect(ledger.paid).to.equal(0);
+      const refused = refusals(w.errors, 'unsigned');
+      expect(refused).to.have.length(1);
+      expect(refused[0]?.claimedSender).to.equal(c.io.getSessionId());
+      expect(refused[0]?.message).to.match(/signing/);
+      if (lb) await waitFor(async () => (await pendingCount(w.io)) === 0, { message: 'refused request left pending' });
+    });
+  }
+
+  it('load-balanced: a taken-over batch is split into signed entries that the pool verifies and runs', async () => {
+    const ledger = newLedger();
+    // A first worker holds a batch of 4 requests and never answers; it is destroyed without
+    // acknowledging, so the second worker takes the batch over and splits it.
+    const stuck = new RedisStreamsIO({ url, stream: name, useConsumerGroup: true, signing: SIGNING, claimIdleMs: 200 });
+    const stuckChannel = new RPCChannel<Bank, Record<string, never>>(stuck, {
+      expose: { ...bank(newLedger()), pay: (() => new Promise<number>(() => undefined)) as unknown as Bank['pay'] },
+    });
+    channels.push(stuckChannel as RPCChannel<object, object>);
+    const c = caller(true, { signing: SIGNING });
+    await Promise.all([stuck.waitUntilReady(), c.io.waitUntilReady()]);
+    const calls = kept(Promise.all([1, 2, 3, 4].map((n) => c.api.pay(n))));
+    await waitFor(() => stuckChannel.stats().received === 4);
+    await stuckChannel.destroy();
+    const w = worker(true, ledger, { signing: SIGNING, claimIdleMs: 200 });
+    const splits: number[] = [];
+    w.io.on('split', (info) => splits.push(info.requests));
+    const results = await calls;
+    expect(results.sort((a, b) => a - b)).to.have.length(4);
+    expect(ledger.paid).to.equal(10);
+    expect(splits).to.deep.equal([4]);
+    expect(w.io.stats().refusedEntries).to.equal(0);
+    expect(w.errors).to.deep.equal([]);
+    await sleep(50);
+  });
+});

@@ -1,0 +1,219 @@
+/**
+ * Entry signing (the `signing` option of {@link RedisStreamsIO}). Every entry
+ * an IO with signing writes ends with three fields:
+ *
+ *     ... k <keyId> t <signedAtEpochMs> s <base64url HMAC-SHA256>
+ *
+ * The HMAC covers, in this canonical encoding (each string as its length in
+ * UTF-16 units, `:`, then its UTF-8 bytes, so no two field lists encode alike):
+ *
+ *     "rsrpc-sig-v1" <key the entry is written to> <every field before `s`, names and values, in order>
+ *
+ * so it binds the destination key, the sender `f`, every message `d` (whose
+ * header carries the call id, method path and deadline), a control word `x`,
+ * a redelivery count `r`, the key id and the signing time. A reader verifies
+ * with the key named by `k` and refuses the entry before anything decodes it
+ * when it is unsigned, names an unknown key, does not match (altered, or
+ * moved to another key), was stamped by Redis (its id's time) more than
+ * `replayWindowMs` away from its signing time, or repeats, under another id,
+ * the signature of an entry this reader already accepted (a replay).
+ *
+ * @module
+ */
+import { createHmac, createSecretKey, timingSafeEqual, type KeyObject } from 'node:crypto';
+import { RPCInvalidArgumentError, type RPCSignatureProblem } from '../errors.js';
+import { Field, type RawEntry } from './entries.js';
+
+/** The `signing` option of {@link RedisStreamsIOOptions}. */
+export interface SigningOptions {
+  /**
+   * Key id to secret, at least {@link MIN_SECRET_BYTES} bytes each (a string
+   * counts its UTF-8 bytes). Entries are accepted when signed with any of them,
+   * so a new key can be added everywhere before writers switch to it, and the
+   * old one removed after.
+   */
+  keys: Readonly<Record<string, string | Uint8Array>>;
+  /** The key entries are signed with; one of {@link SigningOptions.keys}. */
+  keyId: string;
+  /**
+   * Largest difference between an entry's signing time (the writer's clock)
+   * and the time Redis stamped into its id, in milliseconds: covers clock
+   * differences between hosts and writes held through a short outage. A copy
+   * of a signed entry can only be written within this window of the original,
+   * and readers remember the signatures they accepted for that long (of
+   * stream time), so a copy is refused.
+   * @defaultValue 30000
+   */
+  replayWindowMs?: number;
+}
+
+/** Defaults of {@link SigningOptions}. */
+export const DEFAULT_SIGNING_OPTIONS = {
+  /** Signing time to stream id time, in milliseconds. */
+  replayWindowMs: 30_000,
+} as const;
+
+/** Shortest secret accepted, in bytes (the HMAC-SHA256 output size). */
+export const MIN_SECRET_BYTES = 32;
+
+/**
+ * Most signatures one IO remembers for replay detection (about 120 bytes
+ * each). Beyond it the oldest are forgotten first: a reader accepting more
+ * than this many entries per `replayWindowMs` detects copies of the most
+ * recent ones only.
+ */
+export const MAX_REMEMBERED_SIGNATURES = 100_000;
+
+/** Signing options after validation. */
+export interface ResolvedSigning {
+  readonly keyId: string;
+  readonly keys: ReadonlyMap<string, KeyObject>;
+  readonly replayWindowMs: number;
+}
+
+const KEY_ID = /^[A-Za-z0-9._-]{1,64}$/;
+const DOMAIN = 'rsrpc-sig-v1';
+const MAC_BYTES = 32;
+
+/**
+ * Validates the `signing` option.
+ *
+ * @throws {@link RPCInvalidArgumentError} naming the bad member.
+ */
+export function resolveSigning(value: unknown): ResolvedSigning | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'object' || value === null) throw new RPCInvalidArgumentError('signing', 'expected { keys: { <keyId>: secret }, keyId }');
+  for (const name of Object.keys(value)) {
+    if (name !== 'keys' && name !== 'keyId' && name !== 'replayWindowMs') throw new RPCInvalidArgumentError(`signing.${name}`, 'unknown option; known options are keys, keyId, replayWindowMs');
+  }
+  const o = value as Partial<SigningOptions>;
+  if (typeof o.keys !== 'object' || o.keys === null || Array.isArray(o.keys)) throw new RPCInvalidArgumentError('signing.keys', 'expected an object of key id to secret');
+  const keys = new Map<string, KeyObject>();
+  for (const [id, secret] of Object.entries(o.keys)) {
+    if (!KEY_ID.test(id)) throw new RPCInvalidArgumentError('signing.keys', `key id ${JSON.stringify(id)} must be 1 to 64 characters of A-Z a-z 0-9 . _ -`);
+    const bytes = typeof secret === 'string' ? Buffer.from(secret, 'utf8') : secret instanceof Uint8Array ? Buffer.from(secret) : undefined;
+    if (bytes === undefined) throw new RPCInvalidArgumentError(`signing.keys.${id}`, 'expected a string or a Buffer/Uint8Array');
+    if (bytes.length < MIN_SECRET_BYTES) throw new RPCInvalidArgumentError(`signing.keys.${id}`, `a secret must have at least ${MIN_SECRET_BYTES} bytes, got ${bytes.length} (e.g. crypto.randomBytes(32))`);
+    keys.set(id, createSecretKey(bytes));
+  }
+  if (keys.size === 0) throw new RPCInvalidArgumentError('signing.keys', 'expected at least one key');
+  if (typeof o.keyId !== 'string' || !keys.has(o.keyId)) {
+    throw new RPCInvalidArgumentError('signing.keyId', `expected one of the ids in signing.keys (${[...keys.keys()].join(', ')}), got ${JSON.stringify(o.keyId) ?? String(o.keyId)}`);
+  }
+  const window = o.replayWindowMs ?? DEFAULT_SIGNING_OPTIONS.replayWindowMs;
+  if (typeof window !== 'number' || !Number.isInteger(window) || window < 1000 || window > 86_400_000) {
+    throw new RPCInvalidArgumentError('signing.replayWindowMs', `expected an integer in [1000, 86400000], got ${String(window)}`);
+  }
+  return { keyId: o.keyId, keys, replayWindowMs: window };
+}
+
+/** The MAC of the first `count` fields of an entry written to `key`. */
+function mac(secret: KeyObject, key: string, fields: readonly string[], count: number): Buffer {
+  // One string, one update: cheaper than an update per field.
+  let text = `${DOMAIN.length}:${DOMAIN}${key.length}:${key}`;
+  for (let i = 0; i < count; i++) {
+    const f = fields[i] as string;
+    text += `${f.length}:${f}`;
+  }
+  return createHmac('sha256', secret).update(text, 'utf8').digest();
+}
+
+/** Milliseconds part of a stream id, or NaN. */
+function idTime(id: string): number {
+  const dash = id.indexOf('-');
+  return Number(dash < 0 ? id : id.slice(0, dash));
+}
+
+/** A signature remembered for replay detection. */
+interface Seen {
+  readonly mac: string;
+  readonly key: string;
+  readonly id: string;
+  /** Forgotten once the reader of `key` has read past this stream time. */
+  readonly until: number;
+}
+
+/** Signs the entries an IO writes and verifies the ones it reads. */
+export class EntrySigner {
+  private readonly signingKey: KeyObject;
+  /** Accepted signatures: entry id by MAC. */
+  private readonly seen = new Map<string, string>();
+  /** The same, oldest first, for pruning. */
+  private order: Seen[] = [];
+  private head = 0;
+  /** Newest stream time read per key. */
+  private readonly positions = new Map<string, number>();
+
+  constructor(private readonly config: ResolvedSigning) {
+    this.signingKey = config.keys.get(config.keyId) as KeyObject;
+  }
+
+  /** `fields` (an entry for `key`) with the signature fields `k`, `t`, `s` appended. */
+  signed(key: string, fields: readonly string[]): string[] {
+    const out = fields.slice();
+    out.push(Field.KeyId, this.config.keyId, Field.SignedAt, String(Date.now()));
+    out.push(Field.Signature, mac(this.signingKey, key, out, out.length).toString('base64url'));
+    return out;
+  }
+
+  /**
+   * Why the entry read from `key` must be refused, or `undefined` to accept
+   * it (then its signature is remembered: a later copy is a replay).
+   */
+  verify(key: string, entry: RawEntry): RPCSignatureProblem | undefined {
+    const { fields, id } = entry;
+    const n = fields.length;
+    if (n < 8 || n % 2 !== 0 || fields[n - 2] !== Field.Signature || fields[n - 4] !== Field.SignedAt || fields[n - 6] !== Field.KeyId) return 'unsigned';
+    const secret = this.config.keys.get(fields[n - 5] as string);
+    if (secret === undefined) return 'unknown-key';
+    const given = Buffer.from(fields[n - 1] as string, 'base64url');
+    if (given.length !== MAC_BYTES || !timingSafeEqual(given, mac(secret, key, fields, n - 2))) return 'bad-signature';
+    const signedAt = Number(fields[n - 3]);
+    const stamped = idTime(id);
+    const window = this.config.replayWindowMs;
+    if (!Number.isSafeInteger(signedAt) || !(Math.abs(stamped - signedAt) <= window)) return 'outside-window';
+    const signature = fields[n - 1] as string;
+    const earlier = this.seen.get(signature);
+    // The same entry again (a redelivery, a take-over) is not a replay.
+    if (earlier !== undefined) return earlier === id ? undefined : 'replayed';
+    this.remember({ mac: signature, key, id, until: signedAt + window }, stamped);
+    return undefined;
+  }
+
+  private remember(seen: Seen, stamped: number): void {
+    this.seen.set(seen.mac, seen.id);
+    this.order.push(seen);
+    if (stamped > (this.positions.get(seen.key) ?? 0)) this.positions.set(seen.key, stamped);
+    // A copy must be stamped within the window of its signing time, and readers read a stream in
+    // id order: once this reader has read past `until` on that key, no copy can still be accepted.
+    while (this.head < this.order.length) {
+      const oldest = this.order[this.head] as Seen;
+      if (this.seen.size <= MAX_REMEMBERED_SIGNATURES && (this.positions.get(oldest.key) ?? 0) <= oldest.until) break;
+      this.seen.delete(oldest.mac);
+      this.head++;
+    }
+    if (this.head > 1024 && this.head * 2 > this.order.length) {
+      this.order = this.order.slice(this.head);
+      this.head = 0;
+    }
+  }
+
+  /** Signatures remembered now (for tests and stats). */
+  get remembered(): number {
+    return this.seen.size;
+  }
+}
+
+/** The complete fields of an entry for `key`: signed, or as they are without signing. */
+export type SealEntry = (key: string, fields: readonly string[]) => readonly string[];
+
+/** The {@link SealEntry} of an IO: signs with `signer`, or leaves entries as they are. */
+export function sealWith(signer: EntrySigner | undefined): SealEntry {
+  return signer === undefined ? (_key, fields) => fields : (key, fields) => signer.signed(key, fields);
+}
+
+/** Whether an entry carries signature fields (an IO without signing refuses it: both sides must agree). */
+export function looksSigned(entry: RawEntry): boolean {
+  const { fields } = entry;
+  return fields.length >= 2 && fields[fields.length - 2] === Field.Signature;
+}
