@@ -294,7 +294,7 @@ export class WriteBatcher {
    * would wait for the next turn of the event loop.
    */
   private sendOne(redis: Redis, entry: OpenEntry, retried: boolean): void {
-    const command = new Command('xadd', [entry.key, ...entry.options, '*', ...entry.fields]);
+    const command = new Command('xadd', [entry.key, ...entry.options, '*', ...this.config.seal(entry.key, entry.fields)]);
     (redis.sendCommand(command) as Promise<unknown>).then(
       (id) => {
         if (retried) this.retryAttempt = 0;
