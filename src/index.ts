@@ -16,6 +16,7 @@ export type {
   IoOutboundMessage,
   IoReceipt,
   IoUndeliverable,
+  IoLane,
   IoCapabilities,
   IoStats,
   IoEvents,

@@ -7,6 +7,7 @@ import { Redis } from 'ioredis';
 import {
   RPCChannel,
   RPCInvalidArgumentError,
+  RPCProtocolError,
   RPCSignatureError,
   RPCTimeoutError,
   RedisStreamsIO,
@@ -268,6 +269,53 @@ describe('RedisStreamsIO signing (issue 10 attacks)', function () {
       await raw.xadd(c.inbox, '*', 'f', 'mallory', 'd', `{"v":1,"k":"res","id":"${slowId}"}\n{"json":999999999}`);
       expect(await slow).to.equal(999999999);
       ledger.gates.slow.open();
+    });
+
+    for (const signing of [undefined, SIGNING]) {
+      it(`${mode}: a request written straight into a worker's inbox is not run, nor answered (signing ${signing === undefined ? 'off' : 'on'})`, async () => {
+        const ledger = newLedger();
+        const w = worker(lb, ledger, { signing });
+        const c = caller(lb, { signing });
+        await Promise.all([w.io.waitUntilReady(), c.io.waitUntilReady()]);
+        const workerInbox = `{${name}}:inbox:${w.io.getSessionId()}`;
+        // As mallory, and as the real caller (so an answer would have an inbox to go to).
+        await raw.xadd(workerInbox, '*', 'f', 'mallory', 'd', forgedRequest('transfer', ['mallory', 1e6]));
+        await raw.xadd(workerInbox, '*', 'f', c.io.getSessionId(), 'd', forgedRequest('transfer', ['mallory', 2e6]));
+        // Signing on: refused before decoding; off: decoded and refused by the channel as misplaced.
+        const refused = (): number => (signing === undefined ? w.channel.stats().malformed : w.io.stats().refusedEntries);
+        await waitFor(() => refused() === 2, { message: `refused ${refused()}` });
+        if (signing === undefined) {
+          const misplaced = w.errors.filter((e) => e instanceof RPCProtocolError && /arrived in this endpoint's inbox/.test(e.message));
+          expect(misplaced).to.have.length(2);
+        } else {
+          expect(refusals(w.errors, 'unsigned')).to.have.length(2);
+        }
+        await sleep(100);
+        expect(ledger.transfers).to.deep.equal([]);
+        expect(w.channel.stats().handled).to.equal(0);
+        expect(w.io.stats().sent, 'no answer written').to.equal(0);
+        expect(await c.api.pay(1)).to.equal(1);
+        expect(c.errors).to.deep.equal([]);
+      });
+    }
+
+    it(`${mode}: an answer written to the request stream settles nothing (signing off)`, async () => {
+      const ledger = newLedger();
+      // A peer that serves and calls: in broadcast mode it reads the request stream itself.
+      const io = new RedisStreamsIO({ url, stream: name, useConsumerGroup: lb });
+      const both = new RPCChannel<Bank, Bank>(io, { expose: bank(ledger), timeout: 10_000 });
+      const errors: Error[] = [];
+      both.on('error', (e) => errors.push(e));
+      channels.push(both as RPCChannel<object, object>);
+      const w = worker(lb, ledger);
+      await Promise.all([io.waitUntilReady(), w.io.waitUntilReady()]);
+      const slow = kept(both.getAPI().slow());
+      await waitFor(() => callId('slow').then(() => true, () => false));
+      const id = await callId('slow');
+      await raw.xadd(name, '*', 'f', 'mallory', 'd', `{"v":1,"k":"res","id":"${id}"}\n{"json":999999999}`);
+      await waitFor(() => [...errors, ...w.errors].some((e) => e instanceof RPCProtocolError && /"res" message arrived on the request stream/.test(e.message)));
+      ledger.gates.slow.open();
+      expect(await slow).to.equal('real');
     });
 
     it(`${mode}: a signed request replayed under a new id runs once`, async () => {

@@ -171,6 +171,21 @@ describe('RPCChannel malformed messages (memory IO)', () => {
     expect(client.stats().duplicates).to.equal(1);
   });
 
+  it('does not run, nor answer, a request addressed to it like an answer (lane "reply")', async () => {
+    const { raw, server } = rawPeer();
+    const errors: Error[] = [];
+    server.on('error', (e) => errors.push(e));
+    const request = encodeMessage({ v: 1, k: MessageKind.Request, id: 'addressed', m: ['ping'], dl: Date.now() + 60_000 }, sj.stringify([1]));
+    await raw.write({ data: request, target: 'anyone' });
+    expect(await ping(raw, 2)).to.equal(3);
+    expect(server.stats().handled).to.equal(1);
+    expect(server.stats().malformed).to.equal(1);
+    expect(errors).to.have.length(1);
+    expect(errors[0]).to.be.instanceOf(RPCProtocolError);
+    expect(errors[0]?.message).to.match(/arrived in this endpoint's inbox/);
+    expect(refusals.get(raw)?.has('addressed') ?? false, 'no answer to it').to.equal(false);
+  });
+
   it('rejects the call when its answer payload cannot be decoded, with RPCSerializationError', async () => {
     const [clientIo, raw] = createMemoryIoPair();
     const client = new RPCChannel<Record<string, never>, { go(): string }>(clientIo, { timeout: 5_000 });

@@ -318,12 +318,19 @@ export class RPCChannel<Local extends object = Record<string, never>, Remote ext
       return this.refuse(message, toError(err));
     }
     const { header, payload } = decoded;
-    if (header.k !== MessageKind.Request && message.receipt !== undefined) {
+    if (header.k !== MessageKind.Request && (message.receipt !== undefined || message.lane === 'request')) {
       // Only requests travel on the request stream: an answer there is not ours
       // to settle anything with. Acknowledge it so it cannot hold a worker slot.
       this.malformed++;
       this.reportError(new RPCProtocolError(`A "${header.k}" message arrived on the request stream`, message.id));
       this.ackQuietly(message);
+      return;
+    }
+    if (header.k === MessageKind.Request && message.lane === 'reply') {
+      // Written straight into this endpoint's inbox, past the request stream (and the pool's
+      // group): not run, and not answered, so a forged request cannot make this side write.
+      this.malformed++;
+      this.reportError(new RPCProtocolError(`A request ("${header.m.join('.')}") arrived in this endpoint's inbox, where only answers and callback invocations belong; it was not run`, message.id));
       return;
     }
     switch (header.k) {
@@ -351,8 +358,9 @@ export class RPCChannel<Local extends object = Record<string, never>, Remote ext
     this.reportError(error);
     const salvaged = typeof message.data === 'string' ? salvageHeader(message.data) : undefined;
     if (salvaged?.kind === MessageKind.Request) {
-      if (!salvaged.notification && message.from !== undefined) return this.handler.refuse(salvaged.id, message, error);
-    } else if (salvaged !== undefined && message.receipt === undefined && (salvaged.kind === MessageKind.Result || salvaged.kind === MessageKind.Error)) {
+      // Not from an inbox: a request there is answered by nobody (see route).
+      if (!salvaged.notification && message.from !== undefined && message.lane !== 'reply') return this.handler.refuse(salvaged.id, message, error);
+    } else if (salvaged !== undefined && message.receipt === undefined && message.lane !== 'request' && (salvaged.kind === MessageKind.Result || salvaged.kind === MessageKind.Error)) {
       this.pending.take(salvaged.id)?.reject(error);
     }
     this.ackQuietly(message);

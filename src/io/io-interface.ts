@@ -42,7 +42,19 @@ export interface IoInboundMessage {
    * channel tells the sender instead. The transport has already settled it.
    */
   readonly undeliverable?: IoUndeliverable;
+  /**
+   * Which way it came, for a transport that keeps requests and replies apart:
+   * `'request'` from the request lane (Redis: the request stream), `'reply'`
+   * from this endpoint's own address (Redis: its inbox), where only answers and
+   * callback invocations for its calls belong. The channel refuses a request
+   * that came as a reply (it does not run it, nor answer it) and anything but a
+   * request that came on the request lane. Absent: the transport does not say.
+   */
+  readonly lane?: IoLane;
 }
+
+/** See {@link IoInboundMessage.lane}. */
+export type IoLane = 'request' | 'reply';
 
 /** One outbound message. */
 export interface IoOutboundMessage {

@@ -80,7 +80,10 @@ export class MemoryIO implements IoInterface {
     if (invalid !== undefined) throw invalid;
     if (this.destroyed) throw new RPCChannelClosedError(`MemoryIO "${this.name}" is destroyed`);
     this.counters.sent++;
-    this.peer?.deliver({ data: message.data, from: this.id });
+    // Addressed messages are answers and callback invocations (lane 'reply': a request among them
+    // is refused). One pipe carries both ways, so an unaddressed one says nothing about its lane.
+    if (message.target === undefined) this.peer?.deliver({ data: message.data, from: this.id });
+    else this.peer?.deliver({ data: message.data, from: this.id, lane: 'reply' });
   }
 
   async signalDestroy(): Promise<void> {

@@ -293,7 +293,7 @@ export class GroupConsumer {
     this.inflight.set(entry.id, { open: entry.data.length, firstSeq: inbound.nextSeq, dropped: false });
     this.inflightMessages += entry.data.length;
     const receipt = { id: entry.id };
-    for (const data of entry.data) inbound.push({ data, from: entry.from, id: entry.id, receipt }, ENTRY_SLACK);
+    for (const data of entry.data) inbound.push({ data, from: entry.from, id: entry.id, receipt, lane: 'request' }, ENTRY_SLACK);
   }
 
   /** A redelivered batch is not run again as a batch: see {@link GroupRecovery.split}. */
@@ -317,7 +317,7 @@ export class GroupConsumer {
         inbound.counters.ackedEntries++;
         inbound.events.emit('dead-letter', { id: entry.id, from: entry.from, deliveries, deadLetterId, reason });
         // The channel answers the caller with an RPCDeliveryError instead of letting it time out.
-        for (const data of entry.data) inbound.push({ data, from: entry.from, id: entry.id, undeliverable: { deliveries, reason } });
+        for (const data of entry.data) inbound.push({ data, from: entry.from, id: entry.id, undeliverable: { deliveries, reason }, lane: 'request' });
       })
       .catch((err: unknown) => this.host.reportBackground(err));
   }

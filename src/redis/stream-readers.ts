@@ -80,7 +80,7 @@ export class StreamReaders {
       if (entry.control === Control.Bye) inbound.events.emit('peer-destroyed', entry.from);
       return;
     }
-    for (const data of entry.data) inbound.push({ data, from: entry.from, id: entry.id }, ENTRY_SLACK);
+    for (const data of entry.data) inbound.push({ data, from: entry.from, id: entry.id, lane: 'request' }, ENTRY_SLACK);
   }
 
   private acceptReply(entry: ParsedEntry): void {
@@ -88,6 +88,6 @@ export class StreamReaders {
     if (entry.type === 'malformed') return inbound.reportMalformed(entry);
     if (entry.type === 'refused') return inbound.reportRefused(entry);
     if (entry.type === 'control') return;
-    for (const data of entry.data) inbound.push({ data, from: entry.from, id: entry.id }, ENTRY_SLACK);
+    for (const data of entry.data) inbound.push({ data, from: entry.from, id: entry.id, lane: 'reply' }, ENTRY_SLACK);
   }
 }
