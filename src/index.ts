@@ -7,6 +7,8 @@ export { RPCChannel, DEFAULT_CHANNEL_OPTIONS } from './channel/rpc-channel.js';
 export type { RPCChannelOptions, RPCChannelEvents, RPCStats, RemoteStacksOption } from './channel/rpc-channel.js';
 export { getRequestContext } from './channel/request-context.js';
 export type { RequestContext } from './channel/request-context.js';
+export { DIAGNOSTICS_CHANNELS } from './channel/diagnostics.js';
+export type { RPCCallEvent, RPCHandleEvent, RPCChannelEvent, RPCEndpointInfo } from './channel/diagnostics.js';
 export type { RemoteAPI, NotifyAPI, RemoteMethod, NotifyMethod, CallOptions, AnyFunction } from './channel/types.js';
 
 export { emptyIoStats } from './io/io-interface.js';

@@ -7,7 +7,7 @@
  */
 import { RPCInvalidArgumentError } from '../errors.js';
 import { defaultLogger, type Logger } from '../io/typed-emitter.js';
-import { metadataProblem } from '../protocol/envelope.js';
+import { metadataProblem, type Metadata } from '../protocol/envelope.js';
 import { resolveSerializer, type SerializationOption, type Serializer } from '../protocol/serializer.js';
 import type { CallOptions } from './types.js';
 
@@ -153,9 +153,13 @@ export function resolveChannelOptions<Local extends object>(options: RPCChannelO
 /** `getAPI()` options after validation. */
 export interface ResolvedCallOptions {
   readonly timeoutMs: number;
+  /** The metadata (a frozen copy; empty when none): what instrumentation sees. */
+  readonly metadata: Metadata;
   /** The metadata as the request header carries it, encoded once per proxy. */
   readonly metadataJson: string | undefined;
 }
+
+const NO_METADATA: Metadata = Object.freeze({});
 
 /**
  * Validates the options of `getAPI()`.
@@ -167,8 +171,9 @@ export function resolveCallOptions(options: CallOptions, channelTimeoutMs: numbe
   assertKnown(options, CALL_OPTIONS, 'getAPI()');
   const timeoutMs = options.timeout === undefined ? channelTimeoutMs : validateTimeout(options.timeout, 'timeout');
   const { metadata } = options;
-  if (metadata === undefined) return { timeoutMs, metadataJson: undefined };
+  if (metadata === undefined) return { timeoutMs, metadata: NO_METADATA, metadataJson: undefined };
   const problem = metadataProblem(metadata);
   if (problem !== undefined) throw new RPCInvalidArgumentError('metadata', problem);
-  return { timeoutMs, metadataJson: Object.keys(metadata).length === 0 ? undefined : JSON.stringify(metadata) };
+  const empty = Object.keys(metadata).length === 0;
+  return { timeoutMs, metadata: empty ? NO_METADATA : Object.freeze({ ...metadata }), metadataJson: empty ? undefined : JSON.stringify(metadata) };
 }

@@ -10,12 +10,15 @@ import { MessageKind, bytesOverLimit, encodeAnswer, encodeMessage, type RequestH
 import { serializeError } from '../protocol/error-codec.js';
 import { decodeValue, encodeValue, type Serializer } from '../protocol/serializer.js';
 import { injectCallbacks } from './callbacks.js';
+import { endHandleEvent, handlingObserved, startHandleEvent, type RPCEndpointInfo, type RPCHandleEvent } from './diagnostics.js';
 import { ActiveContext, runInContext } from './request-context.js';
 import { resolveMethod } from './method-resolver.js';
 
 /** What the handler needs from its channel. */
 export interface RequestHandlerHost {
   readonly io: IoInterface;
+  /** What instrumentation events say about the transport. */
+  readonly where: RPCEndpointInfo;
   readonly serializer: Serializer;
   /** Largest message written, in bytes (`maxMessageBytes`). */
   readonly maxMessageBytes: number;
@@ -38,7 +41,11 @@ interface ActiveRequest {
   finished: boolean;
   readonly from: string | undefined;
   readonly context: ActiveContext;
+  /** The instrumentation event of this run, when someone subscribes. */
+  readonly event: RPCHandleEvent | undefined;
 }
+
+const NO_METADATA = Object.freeze({});
 
 /** Runs inbound requests. */
 export class RequestHandler {
@@ -123,12 +130,18 @@ export class RequestHandler {
 
   private run(header: RequestHeader, message: IoInboundMessage, fn: (...a: unknown[]) => unknown, self: unknown, args: unknown[]): void {
     const context = new ActiveContext(header.id, header.m, message.from, header.dl, header.n === 1, header.md);
-    const request: ActiveRequest = { settled: false, finished: false, from: message.from, context };
+    // Instrumentation seam: nothing is built unless someone subscribes (see diagnostics.ts).
+    const event = handlingObserved() ? this.startEvent(header, message) : undefined;
+    const request: ActiveRequest = { settled: false, finished: false, from: message.from, context, event };
     if (header.cb !== undefined) injectCallbacks(args, header.cb, (index) => this.callbackStub(header.id, index, request, message.from));
     this.active.add(request);
     const done = (ok: boolean, value: unknown): void => this.finish(request, header, message, ok, value);
+    const { asyncContext } = this.host;
     try {
-      const result = runInContext(context, this.host.asyncContext, () => fn.apply(self, args));
+      const result =
+        event?.scope === undefined
+          ? runInContext(context, asyncContext, () => fn.apply(self, args))
+          : event.scope(() => runInContext(context, asyncContext, () => fn.apply(self, args)));
       // Reading `then` may run a getter of the result: it is the handler's outcome too.
       if (isThenable(result)) result.then((value) => done(true, value), (err: unknown) => done(false, err));
       else done(true, result);
@@ -144,6 +157,7 @@ export class RequestHandler {
     request.context.stop();
     this.active.delete(request);
     this.host.onHandled();
+    if (request.event !== undefined) endHandleEvent(request.event, ok ? undefined : toError(value));
     if (header.n === 1) {
       if (!ok) this.host.reportError(toError(value));
       this.settleQuietly(message);
@@ -154,6 +168,7 @@ export class RequestHandler {
   }
 
   private fail(header: RequestHeader, message: IoInboundMessage, error: Error): void {
+    if (handlingObserved()) endHandleEvent(this.startEvent(header, message), error);
     if (header.n === 1) {
       this.host.reportError(error);
       this.settleQuietly(message);
@@ -217,6 +232,19 @@ export class RequestHandler {
     const { receipt } = message;
     if (receipt === undefined || this.host.io.ack === undefined) return;
     this.host.io.ack(receipt).catch((err: unknown) => this.host.reportError(toError(err)));
+  }
+
+  private startEvent(header: RequestHeader, message: IoInboundMessage): RPCHandleEvent {
+    return startHandleEvent(this.host.where, {
+      id: header.id,
+      method: header.m.join('.'),
+      notification: header.n === 1,
+      caller: message.from,
+      messageId: message.id,
+      deadline: header.dl,
+      metadata: header.md ?? NO_METADATA,
+      data: message.data,
+    });
   }
 
   private callbackStub(callId: string, index: number, request: ActiveRequest, target: string | undefined): (...a: unknown[]) => void {

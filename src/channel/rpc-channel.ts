@@ -2,12 +2,24 @@ import { nanoid } from 'nanoid';
 import { RPCChannelClosedError, RPCInvalidArgumentError, RPCPayloadTooLargeError, RPCProtocolError, RPCSignatureError, RPCTimeoutError, toError } from '../errors.js';
 import { emptyIoStats, type IoEvents, type IoInboundMessage, type IoInterface, type IoStats } from '../io/io-interface.js';
 import { TypedEmitter } from '../io/typed-emitter.js';
-import { MessageKind, bytesOverLimit, decodeMessage, encodeRequest, salvageHeader, type CallbackHeader, type RequestHeader } from '../protocol/envelope.js';
+import { MessageKind, bytesOverLimit, decodeMessage, encodeRequest, metadataProblem, salvageHeader, type CallbackHeader, type RequestHeader } from '../protocol/envelope.js';
 import { deserializeError } from '../protocol/error-codec.js';
 import { decodeValue, encodeValue, type Serializer } from '../protocol/serializer.js';
 import { builtIns } from './built-ins.js';
 import { extractCallbacks } from './callbacks.js';
-import { resolveCallOptions, resolveChannelOptions, type RPCChannelOptions } from './options.js';
+import {
+  callsObserved,
+  callWritten,
+  channelCloseChannel,
+  channelOpenChannel,
+  endpointInfo,
+  settleCallEvent,
+  startCallEvent,
+  type RPCCallEvent,
+  type RPCChannelEvent,
+  type RPCEndpointInfo,
+} from './diagnostics.js';
+import { resolveCallOptions, resolveChannelOptions, type ResolvedCallOptions, type RPCChannelOptions } from './options.js';
 import { PendingCalls } from './pending-calls.js';
 import { createProxy, type Invoke, type MethodRef } from './proxy.js';
 import { RequestHandler } from './request-handler.js';
@@ -78,6 +90,10 @@ export class RPCChannel<Local extends object = Record<string, never>, Remote ext
   private readonly loop: Promise<void>;
   /** The IO's last refusal by signing, and when: a call timing out after it says so (a signing mismatch is not a silent hang). */
   private lastRefusal: { error: RPCSignatureError; at: number } | undefined;
+  /** What instrumentation events say about this channel's transport. */
+  private readonly where: RPCEndpointInfo;
+  /** Published on `channel:open` and `channel:close`, when someone listens. */
+  private lifeEvent: RPCChannelEvent | undefined;
   private readonly onIoError = (error: Error): void => {
     if (error instanceof RPCSignatureError) this.lastRefusal = { error, at: Date.now() };
     this.reportError(error);
@@ -102,8 +118,10 @@ export class RPCChannel<Local extends object = Record<string, never>, Remote ext
     this.serializer = o.serializer;
     this.maxMessageBytes = o.maxMessageBytes;
     this.events = new TypedEmitter<RPCChannelEvents>(o.logger);
+    this.where = endpointInfo(io);
     this.handler = new RequestHandler({
       io,
+      where: this.where,
       serializer: this.serializer,
       maxMessageBytes: o.maxMessageBytes,
       withStacks: o.remoteStacks === 'keep',
@@ -117,6 +135,10 @@ export class RPCChannel<Local extends object = Record<string, never>, Remote ext
     io.on('peer-destroyed', this.onPeerDestroyed);
     if (o.expose !== undefined) this.expose(o.expose);
     this.loop = this.readLoop().catch((err: unknown) => this.onLoopFailure(err));
+    if (channelOpenChannel.hasSubscribers) {
+      this.lifeEvent = { ...this.where, stats: () => this.stats() };
+      channelOpenChannel.publish(this.lifeEvent);
+    }
   }
 
   /**
@@ -142,8 +164,8 @@ export class RPCChannel<Local extends object = Record<string, never>, Remote ext
    * @throws {@link RPCInvalidArgumentError} for an unknown or invalid option.
    */
   getAPI(options: CallOptions = {}): RemoteAPI<Remote> {
-    const { timeoutMs, metadataJson } = resolveCallOptions(options, this.timeoutMs);
-    return this.proxy((ref, args) => this.call(ref, args, timeoutMs, metadataJson)) as RemoteAPI<Remote>;
+    const resolved = resolveCallOptions(options, this.timeoutMs);
+    return this.proxy((ref, args) => this.call(ref, args, resolved)) as RemoteAPI<Remote>;
   }
 
   /**
@@ -156,8 +178,8 @@ export class RPCChannel<Local extends object = Record<string, never>, Remote ext
    * @throws {@link RPCInvalidArgumentError} for an unknown or invalid option.
    */
   notify(options: CallOptions = {}): NotifyAPI<Remote> {
-    const { timeoutMs, metadataJson } = resolveCallOptions(options, this.timeoutMs);
-    return this.proxy((ref, args) => this.send(ref, args, timeoutMs, metadataJson)) as NotifyAPI<Remote>;
+    const resolved = resolveCallOptions(options, this.timeoutMs);
+    return this.proxy((ref, args) => this.send(ref, args, resolved)) as NotifyAPI<Remote>;
   }
 
   /** Counters of this channel and its IO. */
@@ -214,6 +236,7 @@ export class RPCChannel<Local extends object = Record<string, never>, Remote ext
       await this.loop;
       this.io.off('error', this.onIoError);
       this.io.off('peer-destroyed', this.onPeerDestroyed);
+      if (this.lifeEvent !== undefined && channelCloseChannel.hasSubscribers) channelCloseChannel.publish(this.lifeEvent);
     }
   }
 
@@ -225,29 +248,36 @@ export class RPCChannel<Local extends object = Record<string, never>, Remote ext
     return this.idPrefix + (this.nextId++).toString(36);
   }
 
-  private async call(ref: MethodRef, rawArgs: unknown[], timeoutMs: number, metadataJson: string | undefined): Promise<unknown> {
+  private async call(ref: MethodRef, rawArgs: unknown[], o: ResolvedCallOptions): Promise<unknown> {
     if (this.destroyed) throw new RPCChannelClosedError('RPC channel is destroyed');
     if (ref.error !== undefined) throw ref.error;
     const { method } = ref;
+    const { timeoutMs } = o;
     const id = this.newId();
     const started = Date.now();
+    // Instrumentation seam: nothing is built unless someone subscribes (see diagnostics.ts).
+    const event = callsObserved() ? startCallEvent(this.where, id, method, false, timeoutMs, o.metadata) : undefined;
     const extracted = extractCallbacks(rawArgs);
-    const data = this.encodeRequest(id, ref, extracted?.args ?? rawArgs, Date.now() + timeoutMs, false, extracted?.paths, metadataJson);
+    const data = this.encodeRequest(id, ref, extracted?.args ?? rawArgs, Date.now() + timeoutMs, false, extracted?.paths, o, event);
     this.counters.calls++;
     try {
-      return await new Promise<unknown>((resolve, reject) => {
+      const value = await new Promise<unknown>((resolve, reject) => {
         this.pending.add(id, { method, resolve, reject, callbacks: extracted?.functions, timer: undefined }, timeoutMs, () => void this.counters.timeouts++);
-        this.io.write({ data }).catch((err: unknown) => this.pending.take(id)?.reject(toError(err)));
+        const written = this.io.write({ data });
+        (event === undefined ? written : written.then(() => callWritten(event))).catch((err: unknown) => this.pending.take(id)?.reject(toError(err)));
       });
+      if (event !== undefined) settleCallEvent(event, undefined);
+      return value;
     } catch (err) {
       // Built here, after the await, so that V8's async stack trace appends the
       // callers awaiting this call: the timeout points at the caller's code at no
       // cost per call (capturing a stack on every call cost a fifth of the
       // caller's CPU in the benchmark).
-      if (err instanceof RPCTimeoutError) throw new RPCTimeoutError(method, timeoutMs, this.refusalSince(started));
+      const error = err instanceof RPCTimeoutError ? new RPCTimeoutError(method, timeoutMs, this.refusalSince(started)) : err;
       // Same for a remote error that came without its stack (remoteStacks 'omit').
-      if (err instanceof Error && this.stackless.has(err)) Error.captureStackTrace(err);
-      throw err;
+      if (error instanceof Error && this.stackless.has(error)) Error.captureStackTrace(error);
+      if (event !== undefined) settleCallEvent(event, toError(error));
+      throw error;
     }
   }
 
@@ -257,23 +287,65 @@ export class RPCChannel<Local extends object = Record<string, never>, Remote ext
     return last !== undefined && last.at >= since ? { cause: last.error } : undefined;
   }
 
-  private async send(ref: MethodRef, rawArgs: unknown[], timeoutMs: number, metadataJson: string | undefined): Promise<void> {
+  private async send(ref: MethodRef, rawArgs: unknown[], o: ResolvedCallOptions): Promise<void> {
     if (this.destroyed) throw new RPCChannelClosedError('RPC channel is destroyed');
     if (ref.error !== undefined) throw ref.error;
     if (extractCallbacks(rawArgs) !== undefined) {
       throw new RPCInvalidArgumentError('args', 'a notification cannot take callbacks (there is no call for them to belong to)');
     }
-    const data = this.encodeRequest(this.newId(), ref, rawArgs, Date.now() + timeoutMs, true, undefined, metadataJson);
+    const id = this.newId();
+    const event = callsObserved() ? startCallEvent(this.where, id, ref.method, true, o.timeoutMs, o.metadata) : undefined;
+    const data = this.encodeRequest(id, ref, rawArgs, Date.now() + o.timeoutMs, true, undefined, o, event);
     this.counters.calls++;
-    await this.io.write({ data });
+    if (event === undefined) {
+      await this.io.write({ data });
+      return;
+    }
+    try {
+      await this.io.write({ data });
+    } catch (err) {
+      settleCallEvent(event, toError(err));
+      throw err;
+    }
+    callWritten(event);
+    settleCallEvent(event, undefined);
   }
 
-  /** @throws {@link RPCPayloadTooLargeError} beyond `maxMessageBytes`: nothing is written. */
-  private encodeRequest(id: string, ref: MethodRef, args: unknown[], dl: number, notify: boolean, cb: RequestHeader['cb'], metadataJson: string | undefined): string {
+  /**
+   * Encodes a request; with an instrumentation `event`, its carrier entries
+   * join the metadata and its size is recorded (a failure settles the event).
+   *
+   * @throws {@link RPCPayloadTooLargeError} beyond `maxMessageBytes`: nothing is written.
+   */
+  private encodeRequest(id: string, ref: MethodRef, args: unknown[], dl: number, notify: boolean, cb: RequestHeader['cb'], o: ResolvedCallOptions, event: RPCCallEvent | undefined): string {
+    if (event === undefined) return this.encodeRequestData(id, ref, args, dl, notify, cb, o.metadataJson);
+    try {
+      const data = this.encodeRequestData(id, ref, args, dl, notify, cb, this.carriedMetadata(event, o));
+      (event as { bytes: number | undefined }).bytes = Buffer.byteLength(data, 'utf8');
+      return data;
+    } catch (err) {
+      settleCallEvent(event, toError(err));
+      throw err;
+    }
+  }
+
+  private encodeRequestData(id: string, ref: MethodRef, args: unknown[], dl: number, notify: boolean, cb: RequestHeader['cb'], metadataJson: string | undefined): string {
     const data = encodeRequest(id, ref.json, dl, notify, cb, encodeValue(this.serializer, args, () => `arguments of "${ref.method}"`), metadataJson);
     const bytes = bytesOverLimit(data, this.maxMessageBytes);
     if (bytes !== undefined) throw new RPCPayloadTooLargeError(`the request "${ref.method}"`, bytes, this.maxMessageBytes);
     return data;
+  }
+
+  /** The proxy's metadata with what instrumentation put in the carrier (trace context). */
+  private carriedMetadata(event: RPCCallEvent, o: ResolvedCallOptions): string | undefined {
+    const carried = Object.keys(event.carrier);
+    if (carried.length === 0) return o.metadataJson;
+    const merged: Record<string, string> = { ...o.metadata };
+    for (const name of carried) merged[name] = event.carrier[name] as string;
+    const problem = metadataProblem(merged);
+    if (problem === undefined) return JSON.stringify(merged);
+    this.reportError(new RPCInvalidArgumentError('metadata', `entries added by instrumentation were left out: ${problem}`));
+    return o.metadataJson;
   }
 
   private async readLoop(): Promise<void> {

@@ -156,6 +156,8 @@ export interface IoInterface<Events extends IoEvents = IoEvents> {
   readonly id: string;
   /** What the transport can do. */
   readonly capabilities: IoCapabilities;
+  /** The consumer group this endpoint serves in, when load-balanced (for instrumentation). */
+  readonly consumerGroup?: string | undefined;
   /**
    * Resolves with the next inbound message, or `null` once the IO is closed.
    * Only one read may be outstanding at a time.

@@ -46,6 +46,8 @@ export class RedisStreamsIO implements IoInterface<RedisStreamsIOEvents> {
   readonly name: string;
   readonly id: string;
   readonly capabilities: IoCapabilities;
+  /** The consumer group, in load-balanced mode; undefined in broadcast mode. */
+  readonly consumerGroup: string | undefined;
   private readonly opts: ResolvedRedisStreamsOptions;
   private readonly keys: StreamKeys;
   private readonly inboxKey: string;
@@ -85,6 +87,7 @@ export class RedisStreamsIO implements IoInterface<RedisStreamsIOEvents> {
     this.id = o.sessionId;
     this.keys = streamKeys(o.stream, o.deadLetterStream);
     this.inboxKey = this.keys.inbox(o.sessionId);
+    this.consumerGroup = o.useConsumerGroup ? o.consumerGroup : undefined;
     this.capabilities = { addressing: true, acknowledgements: o.useConsumerGroup, loadBalanced: o.useConsumerGroup, broadcast: !o.useConsumerGroup };
     const signer = o.signing === undefined ? undefined : new EntrySigner(o.signing);
     this.seal = sealWith(signer);
