@@ -50,6 +50,8 @@ export interface RunContext {
   readonly admin: RedisAdmin;
   readonly timeoutMs: number;
   readonly verbose: boolean;
+  /** `--signing`: the hex secret every library IO signs and verifies with. */
+  readonly signingSecret: string | undefined;
 }
 
 /** Serving processes get a moment to start their read loops before the first request. */
@@ -171,6 +173,7 @@ function configFor(spec: CaseSpec, ctx: RunContext, prefix: string, label: strin
     role, url: ctx.url, stream: `${prefix}:s`, replyStream: `${prefix}:reply:client`, group: 'bench', name: label,
     payloadBytes: spec.payloadBytes, warmup: spec.warmup, count: spec.count, concurrency: spec.concurrency,
     balanced: spec.balanced, handlerMs: spec.handlerMs, timeoutMs: ctx.timeoutMs,
+    ...(ctx.signingSecret === undefined ? {} : { signingSecret: ctx.signingSecret }),
   };
 }
 

@@ -9,7 +9,7 @@
 import { RedisStreamsIO, RPCChannel } from 'redis-streams-rpc';
 import { runDriving, type DrivingSession } from './child-runtime.js';
 import { runInflight, runNotify, runSequential, WarmupTicker, type Call, type Notify } from './drivers.js';
-import type { BenchApi, RoleConfig } from './protocol.js';
+import { signingOf, type BenchApi, type RoleConfig } from './protocol.js';
 
 const MAX_WARM_TICKS = 3000;
 const MAX_PRINTED_ERRORS = 5;
@@ -20,6 +20,7 @@ function connect(config: RoleConfig): RPCChannel<Record<string, never>, BenchApi
     stream: config.stream,
     useConsumerGroup: config.balanced,
     consumerGroup: config.group,
+    signing: signingOf(config),
   });
   const client = new RPCChannel<Record<string, never>, BenchApi>(io, {});
   let errors = 0;

@@ -8,7 +8,7 @@
  */
 import { RedisStreamsIO, RPCChannel } from 'redis-streams-rpc';
 import { DeliveryCounter, reportAsync, runServing, type ServingSession } from './child-runtime.js';
-import type { BenchApi, RoleConfig } from './protocol.js';
+import { signingOf, type BenchApi, type RoleConfig } from './protocol.js';
 
 /** Bounds the inbound queue so a slow server pushes back instead of growing. */
 const MAX_QUEUE_SIZE = 1000;
@@ -26,6 +26,7 @@ function serve(config: RoleConfig): ServingSession {
     consumerGroup: config.group,
     consumerName: config.name,
     maxQueueSize: MAX_QUEUE_SIZE,
+    signing: signingOf(config),
   });
   const channel = new RPCChannel<BenchApi, Record<string, never>>(io, {
     expose: {

@@ -34,6 +34,13 @@ export interface RoleConfig {
   readonly balanced: boolean;
   /** Hard bound for any loop in the child. */
   readonly timeoutMs: number;
+  /** Library roles: the `signing` secret (hex) of every IO (`--signing`); absent, signing is off. */
+  readonly signingSecret?: string;
+}
+
+/** The `signing` option of a library role (`--signing`), or undefined when it is off. */
+export function signingOf(config: RoleConfig): { keys: Record<string, Buffer>; keyId: string } | undefined {
+  return config.signingSecret === undefined ? undefined : { keys: { bench: Buffer.from(config.signingSecret, 'hex') }, keyId: 'bench' };
 }
 
 /** Peak memory of one process, in MB. */
@@ -100,6 +107,9 @@ export function parseRoleConfig(text: string | undefined): RoleConfig {
     if (typeof n !== 'number' || !Number.isInteger(n) || n < 0) throw new Error(`role config: "${key}" must be an integer >= 0`);
   }
   if (typeof value['balanced'] !== 'boolean') throw new Error('role config: "balanced" must be a boolean');
+  if (value['signingSecret'] !== undefined && (typeof value['signingSecret'] !== 'string' || !/^[0-9a-f]{64,}$/.test(value['signingSecret']))) {
+    throw new Error('role config: "signingSecret" must be a hex string of at least 32 bytes');
+  }
   if (!ROLES.has(String(value['role']))) throw new Error(`role config: unknown role ${String(value['role'])}`);
   return value as unknown as RoleConfig;
 }

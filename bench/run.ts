@@ -22,7 +22,10 @@
  *
  * Usage (needs REDIS_URL of a throwaway server; `npm run bench` starts one):
  *   npm run bench [-- --quick] [-- --only raw|lib] [--cases a,c] [--reps N]
- *                 [--timeout-ms 120000] [--verbose]
+ *                 [--timeout-ms 120000] [--verbose] [--signing]
+ *
+ * `--signing`: every library IO signs and verifies entries (the `signing`
+ * option, one random 32-byte key per run); the raw baseline is unchanged.
  */
 import { randomBytes } from 'node:crypto';
 import os from 'node:os';
@@ -39,6 +42,7 @@ interface Options {
   readonly reps: number;
   readonly timeoutMs: number;
   readonly verbose: boolean;
+  readonly signing: boolean;
 }
 
 const DEFAULT_TIMEOUT_MS = 120_000;
@@ -53,6 +57,7 @@ function parseOptions(argv: string[]): Options {
       reps: { type: 'string' },
       'timeout-ms': { type: 'string' },
       verbose: { type: 'boolean', default: false },
+      signing: { type: 'boolean', default: false },
     },
   });
   const only = values.only;
@@ -68,6 +73,7 @@ function parseOptions(argv: string[]): Options {
     reps,
     timeoutMs,
     verbose: values.verbose,
+    signing: values.signing,
   };
 }
 
@@ -123,7 +129,9 @@ async function main(): Promise<void> {
   const admin = new RedisAdmin(url);
   try {
     const redisVersion = await admin.serverVersion();
-    const ctx: RunContext = { url, runId: randomBytes(4).toString('hex'), admin, timeoutMs: options.timeoutMs, verbose: options.verbose };
+    const ctx: RunContext = { url, runId: randomBytes(4).toString('hex'), admin, timeoutMs: options.timeoutMs, verbose: options.verbose,
+      signingSecret: options.signing ? randomBytes(32).toString('hex') : undefined,
+    };
     const specs = buildCases(options.quick).filter((s) => options.caseIds?.has(s.id) ?? true);
     if (specs.length === 0) throw new Error('--cases selected no case; known ids: a, b, c, d, e, f');
     const cases: CaseResult[] = [];
@@ -135,7 +143,7 @@ async function main(): Promise<void> {
       date: new Date().toISOString(),
       command: [process.execPath, ...process.execArgv, ...process.argv.slice(1)].join(' '),
       npmScript: process.env['npm_lifecycle_script'] ?? null,
-      options: { quick: options.quick, impls: options.impls, reps: options.reps, timeoutMs: options.timeoutMs },
+      options: { quick: options.quick, impls: options.impls, reps: options.reps, timeoutMs: options.timeoutMs, signing: options.signing },
       machine: machineInfo(redisVersion),
       runId: ctx.runId,
       failedRepetitions: failed,

@@ -125,7 +125,10 @@ describe('RedisStreamsIO broadcast', () => {
       expect(['a', 'b']).to.include(await other.channel.getAPI().whoami());
       expect(await a.channel.getAPI().whoami()).to.equal('b');
       expect(await b.channel.getAPI().whoami()).to.equal('a');
-      expect(events.caller).to.deep.equal([]);
+      // Every endpoint reads the control stream: the caller hears a's bye too (never its own).
+      await waitFor(() => events.caller?.length === 1 && events.other?.length === 2);
+      expect(events.caller).to.deep.equal([a.io.getSessionId()]);
+      expect(events.other).to.deep.equal([callerId, a.io.getSessionId()]);
     });
 
     it('load-balanced: one worker of the group emits "peer-destroyed", acks the bye, and calls keep working', async () => {

@@ -94,6 +94,23 @@ export class InboundQueue<T> {
     });
   }
 
+  /** Removes (and returns) the queued items `match` selects, keeping the order of the rest. O(size). */
+  removeWhere(match: (item: T) => boolean): T[] {
+    const removed: T[] = [];
+    const kept: T[] = [];
+    for (let i = this.head; i < this.items.length; i++) {
+      const item = this.items[i];
+      if (item === undefined) continue;
+      if (match(item)) removed.push(item);
+      else kept.push(item);
+    }
+    if (removed.length === 0) return removed;
+    this.items = kept;
+    this.head = 0;
+    this.wakeRoomWaiters();
+    return removed;
+  }
+
   /** Closes the queue: queued items are discarded and readers get `null`. */
   close(): T[] {
     this.closed = true;

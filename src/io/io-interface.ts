@@ -129,6 +129,12 @@ export interface IoStats {
    * nothing they carry is trusted, not even how many messages that is.
    */
   refusedEntries: number;
+  /**
+   * Requests skipped, not run, because their caller had announced it went away
+   * (`signalDestroy()`, or the `destroy()` of an endpoint that made calls)
+   * after writing them. Acknowledged like answered ones; nobody is answered.
+   */
+  abandoned: number;
 }
 
 /** Events every transport emits. */
@@ -137,7 +143,7 @@ export interface IoEvents {
   message: (message: IoInboundMessage) => void;
   /** A background problem (connection loss, a malformed entry, a dropped message). */
   error: (error: Error) => void;
-  /** A peer announced with `signalDestroy()` that it is going away. */
+  /** A peer announced that it is going away (`signalDestroy()`, or Redis: the `destroy()` of a caller). Once per peer. */
   'peer-destroyed': (peerId: string) => void;
 }
 
@@ -190,5 +196,5 @@ export interface IoInterface<Events extends IoEvents = IoEvents> {
 
 /** A fresh zeroed {@link IoStats}. */
 export function emptyIoStats(): IoStats {
-  return { sent: 0, received: 0, acked: 0, ackedEntries: 0, reclaimed: 0, deadLettered: 0, dropped: 0, trimmedEntries: 0, reconnects: 0, malformed: 0, refusedEntries: 0 };
+  return { sent: 0, received: 0, acked: 0, ackedEntries: 0, reclaimed: 0, deadLettered: 0, dropped: 0, trimmedEntries: 0, reconnects: 0, malformed: 0, refusedEntries: 0, abandoned: 0 };
 }

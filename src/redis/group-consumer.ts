@@ -13,7 +13,7 @@ import type { RedisConnection } from './connection.js';
 import { Control, MAX_MESSAGES_PER_ENTRY, parseReadReply, type ParsedEntry } from './entries.js';
 import { GroupRecovery, type ReclaimResult } from './group-recovery.js';
 import type { IoInboundMessage } from '../io/io-interface.js';
-import type { Inbound } from './inbound.js';
+import { streamTime, type Inbound } from './inbound.js';
 import type { StreamKeys } from './keys.js';
 import type { ResolvedRedisStreamsOptions } from './options.js';
 import type { SealEntry } from './signing.js';
@@ -270,17 +270,23 @@ export class GroupConsumer {
    * it carries is answered or acknowledged (the entry is acknowledged with the
    * last answer). `deliveries` counts this one.
    */
-  private accept(entry: ParsedEntry, deliveries: number): void {
+  private accept(parsed: ParsedEntry, deliveries: number): void {
     const { inbound, opts } = this.host;
-    if (entry.type !== 'data') {
+    if (parsed.type !== 'data') {
+      const entry = parsed;
       this.ackQuietly(entry.id);
       if (entry.type === 'malformed') inbound.reportMalformed(entry);
       else if (entry.type === 'refused') inbound.reportRefused(entry);
-      else if (entry.control === Control.Bye) inbound.events.emit('peer-destroyed', entry.from);
+      else if (entry.control === Control.Bye) inbound.peerGone(entry.from, streamTime(entry.id));
       return;
     }
     // Already held here (XAUTOCLAIM took back one of ours still waiting in the queue): it runs once.
-    if (this.inflight.has(entry.id)) return;
+    if (this.inflight.has(parsed.id)) return;
+    const entry = inbound.withoutAbandoned(parsed);
+    if (entry === undefined) {
+      this.ackQuietly(parsed.id);
+      return;
+    }
     const spent = entry.spent + deliveries - 1;
     if (entry.data.length > 1 && deliveries > 1) {
       this.split(entry, spent);

@@ -8,9 +8,41 @@ import { RPCProtocolError, RPCSignatureError } from '../errors.js';
 import { InboundQueue } from '../io/inbound-queue.js';
 import { emptyIoStats, type IoInboundMessage, type IoStats } from '../io/io-interface.js';
 import { TypedEmitter, type Logger } from '../io/typed-emitter.js';
+import { MAX_HEADER_CHARS } from '../protocol/envelope.js';
 import { Field, parseEntry, type ParsedEntry, type RawEntry } from './entries.js';
 import { looksSigned, type EntrySigner } from './signing.js';
 import type { RedisStreamsIOEvents } from './types.js';
+
+/**
+ * Most peers remembered as gone (oldest forgotten first). Each costs a map
+ * entry; a caller is remembered long after its requests' deadlines passed.
+ */
+export const MAX_GONE_PEERS = 10_000;
+
+/** Milliseconds part of a stream id (`ms-seq`). */
+export function streamTime(id: string): number {
+  const dash = id.indexOf('-');
+  return Number(dash < 0 ? id : id.slice(0, dash));
+}
+
+type DataEntry = ParsedEntry & { type: 'data' };
+
+/**
+ * Whether a request message waits for an answer (it is not a notification).
+ * Runs only for requests of callers that went away, so parsing the header
+ * costs nothing on the hot path. Unreadable: treated as a call (skipped, as
+ * it would have been refused).
+ */
+function expectsAnswer(data: string): boolean {
+  const nl = data.indexOf('\n');
+  if (nl <= 0 || nl > MAX_HEADER_CHARS) return true;
+  try {
+    const header = JSON.parse(data.slice(0, nl)) as { n?: unknown } | null;
+    return header?.n !== 1;
+  } catch {
+    return true;
+  }
+}
 
 /** Queue, counters and events of one IO. */
 export class Inbound {
@@ -21,6 +53,10 @@ export class Inbound {
   closed = false;
   /** Told about every message dropped from the queue (set by the load-balanced consumer). */
   onDrop: ((message: IoInboundMessage) => void) | undefined;
+  /** Settles a queued request taken out because its caller went away (set by the IO: load-balanced, it is acknowledged). */
+  onAbandon: ((message: IoInboundMessage) => void) | undefined;
+  /** Peers that announced they went away: session id to the stream time (ms) of their `bye`, oldest first. */
+  private readonly gone = new Map<string, number>();
   /** Messages pushed so far; the next push gets this number (see {@link Inbound.left}). */
   private pushes = 0;
   /** Without signing: a signed entry was reported already. */
@@ -92,6 +128,47 @@ export class Inbound {
   reportRefused(entry: ParsedEntry & { type: 'refused' }): void {
     this.counters.refusedEntries++;
     this.events.emit('error', entry.error);
+  }
+
+  /**
+   * A peer announced it is going away (a `bye` entry stamped at `byeMs`): its
+   * requests written before then are skipped from now on, the ones still
+   * queued are taken out (counted in `abandoned`, settled), and
+   * `'peer-destroyed'` is emitted, once per peer.
+   */
+  peerGone(peerId: string, byeMs: number): void {
+    const known = this.gone.get(peerId);
+    if (known !== undefined && known >= byeMs) return;
+    this.gone.delete(peerId);
+    this.gone.set(peerId, byeMs);
+    if (this.gone.size > MAX_GONE_PEERS) this.gone.delete(this.gone.keys().next().value as string);
+    const removed = this.queue.removeWhere(
+      (m) => m.lane === 'request' && m.undeliverable === undefined && m.from === peerId && m.id !== undefined && streamTime(m.id) < byeMs && expectsAnswer(m.data),
+    );
+    this.counters.abandoned += removed.length;
+    for (const message of removed) this.onAbandon?.(message);
+    if (known === undefined) this.events.emit('peer-destroyed', peerId);
+  }
+
+  /**
+   * A request entry without the calls its caller abandoned: those written
+   * before the caller announced it went away (counted in `abandoned`).
+   * Notifications are kept: nobody waits for them, they still run. A
+   * restarted caller reusing the session id is served again: its new requests
+   * are stamped after the `bye`. `undefined` when nothing is left.
+   */
+  withoutAbandoned(entry: DataEntry): DataEntry | undefined {
+    if (!this.wasGone(entry.from, entry.id)) return entry;
+    const data = entry.data.filter((d) => !expectsAnswer(d));
+    this.counters.abandoned += entry.data.length - data.length;
+    if (data.length === 0) return undefined;
+    return data.length === entry.data.length ? entry : { ...entry, data };
+  }
+
+  private wasGone(from: string, entryId: string): boolean {
+    if (this.gone.size === 0) return false;
+    const bye = this.gone.get(from);
+    return bye !== undefined && streamTime(entryId) < bye;
   }
 
   /** Counts and reports an entry this library did not write. */

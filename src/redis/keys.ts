@@ -36,6 +36,8 @@ export function keyPrefix(stream: string): string {
 export interface StreamKeys {
   readonly stream: string;
   readonly deadLetter: string;
+  /** Announcements every endpoint reads beside its inbox: `bye` of callers that went away. */
+  readonly control: string;
   inbox(sessionId: string): string;
 }
 
@@ -45,6 +47,7 @@ export function streamKeys(stream: string, deadLetterStream?: string): StreamKey
   return {
     stream,
     deadLetter: deadLetterStream ?? `${prefix}:dead`,
+    control: `${prefix}:control`,
     inbox: (sessionId) => `${prefix}:inbox:${sessionId}`,
   };
 }

@@ -17,7 +17,7 @@ import { Inbound } from './inbound.js';
 import { streamKeys, type StreamKeys } from './keys.js';
 import { resolveOptions, type RedisStreamsIOOptions, type ResolvedRedisStreamsOptions } from './options.js';
 import { EntrySigner, sealWith, type SealEntry } from './signing.js';
-import { StreamReaders } from './stream-readers.js';
+import { CONTROL_MAXLEN, StreamReaders } from './stream-readers.js';
 import { WriteBatcher } from './write-batcher.js';
 import type { RedisStreamsIOEvents, StreamEntry, StreamInfo } from './types.js';
 
@@ -71,6 +71,8 @@ export class RedisStreamsIO implements IoInterface<RedisStreamsIOEvents> {
   private readonly stopped = new Promise<false>((resolve) => (this.resolveStopped = resolve));
   private readonly streams: StreamReaders;
   private serving = false;
+  /** Set once this IO wrote a request: its destroy() announces it on the control stream. */
+  private wroteRequests = false;
   private destroying: Promise<void> | undefined;
   private commandDown = false;
   /** Why the last set-up attempt failed, while the IO is not set up. */
@@ -100,6 +102,7 @@ export class RedisStreamsIO implements IoInterface<RedisStreamsIOEvents> {
       inbound: this.inbound,
       stream: this.keys.stream,
       inboxKey: this.inboxKey,
+      controlKey: this.keys.control,
       sessionId: o.sessionId,
       blockTimeout: o.blockTimeout,
       reportBackground: (err) => this.reportBackground(err),
@@ -110,6 +113,10 @@ export class RedisStreamsIO implements IoInterface<RedisStreamsIOEvents> {
     const group = this.group;
     // A request dropped from the full queue is no longer held: see GroupConsumer.drop.
     if (group !== undefined) this.inbound.onDrop = (message) => group.drop(message);
+    // A queued request whose caller went away: acknowledged like an answered one, never run.
+    this.inbound.onAbandon = (message) => {
+      if (message.receipt !== undefined) this.ack(message.receipt).catch((err: unknown) => this.reportBackground(err));
+    };
     this.requestOptions = o.maxLen === undefined ? [] : ['MAXLEN', '~', o.maxLen];
     this.writes = new WriteBatcher(
       this.cmd,
@@ -257,21 +264,32 @@ export class RedisStreamsIO implements IoInterface<RedisStreamsIOEvents> {
   }
 
   /**
-   * Tells peers this endpoint is going away: a `bye` entry on the stream. Peers
-   * emit `'peer-destroyed'` with this session id and stop invoking callbacks of
-   * its calls; they are not destroyed. In load-balanced mode one worker of each
-   * group receives it.
+   * Tells peers this endpoint is going away: a `bye` entry on the control
+   * stream (every endpoint reads it beside its inbox) and on the request stream.
+   * Every peer emits `'peer-destroyed'` with this session id, stops invoking
+   * callbacks of its calls, and skips its calls written before the `bye`
+   * (counted in `abandoned`); notifications still run. Nothing is destroyed.
    */
   async signalDestroy(): Promise<void> {
     this.assertUsable('signalDestroy');
-    await this.command('XADD bye', () => this.cmd.xadd(this.keys.stream, '*', ...this.controlEntry(this.keys.stream, Control.Bye)));
+    // On the control stream, which every endpoint reads at once; and on the request stream, in
+    // order after this endpoint's requests, for peers of earlier versions.
+    await this.command('XADD bye', () => Promise.all([this.writeBye(), this.cmd.xadd(this.keys.stream, '*', ...this.controlEntry(this.keys.stream, Control.Bye))]));
     this.inbound.counters.sent++;
+  }
+
+  /** A `bye` on the control stream: workers skip this endpoint's requests written before it. */
+  private writeBye(): Promise<unknown> {
+    const key = this.keys.control;
+    return this.cmd.xadd(key, 'MAXLEN', '~', CONTROL_MAXLEN, '*', ...this.controlEntry(key, Control.Bye));
   }
 
   /**
    * Stops reading, closes every connection it opened and deletes its reply
    * inbox. Idempotent; returns without waiting for `blockTimeout`. Requests
    * being handled are not acknowledged, so another worker takes them over.
+   * An IO that wrote requests writes a `bye` first (see {@link signalDestroy}),
+   * so workers skip its calls still queued instead of running them for nobody.
    */
   destroy(): Promise<void> {
     this.destroying ??= this.close();
@@ -291,7 +309,10 @@ export class RedisStreamsIO implements IoInterface<RedisStreamsIOEvents> {
     // Set only while set-up keeps failing: nothing has been sent yet.
     if (this.setUpFailure !== undefined) return Promise.reject(connectionError('write (the IO could not create its inbox)', this.setUpFailure));
     const { data, target, settles } = message;
-    if (target === undefined) return this.writes.write(this.keys.stream, this.requestOptions, data);
+    if (target === undefined) {
+      this.wroteRequests = true;
+      return this.writes.write(this.keys.stream, this.requestOptions, data);
+    }
     // An answer is retried through an outage (see WriteBatcher); other inbox messages are not.
     if (settles === undefined || this.group === undefined) return this.writes.write(this.keys.inbox(target), this.inboxOptions, data, undefined, false, settles !== undefined);
     // An entry carrying several requests is acknowledged with the answer of its last one.
@@ -316,7 +337,9 @@ export class RedisStreamsIO implements IoInterface<RedisStreamsIOEvents> {
     await withTimeout(Promise.allSettled(this.loops), LOOP_STOP_GRACE_MS);
     if (this.cmd.status === 'ready') {
       const leave = this.serving ? this.group?.leaveGroup() : undefined;
-      await withTimeout(Promise.all([this.cmd.del(this.inboxKey), leave]), 1000).catch(() => undefined);
+      // A caller going away tells the workers, so its requests still queued are skipped, not run.
+      const bye = this.wroteRequests ? this.writeBye() : undefined;
+      await withTimeout(Promise.all([this.cmd.del(this.inboxKey), leave, bye]), 1000).catch(() => undefined);
     }
     if (this.ownsCmd) {
       if (this.cmd.status === 'ready') await withTimeout(this.cmd.quit(), 1000).catch(() => undefined);

@@ -8,12 +8,18 @@
  */
 import type { Redis } from 'ioredis';
 import type { RedisConnection } from './connection.js';
-import { Control, MAX_MESSAGES_PER_ENTRY, parseReadReply, type ParsedEntry } from './entries.js';
+import { Control, MAX_MESSAGES_PER_ENTRY, parseReadReply, type ParsedEntry, type RawEntry } from './entries.js';
 import { READ_BATCH } from './group-consumer.js';
-import type { Inbound } from './inbound.js';
+import { streamTime, type Inbound } from './inbound.js';
 
 /** Entries are taken whole once there is room: see {@link Inbound.acceptWhileRoom}. */
 const ENTRY_SLACK = MAX_MESSAGES_PER_ENTRY - 1;
+
+/** How far back (ms) a new endpoint reads the control stream: `bye`s of callers gone this recently still count. */
+export const CONTROL_LOOKBACK_MS = 10 * 60_000;
+
+/** Entries the control stream keeps (`MAXLEN ~`): one `bye` per caller destroyed. */
+export const CONTROL_MAXLEN = 1000;
 
 /** Inbox entries read between two trims of the inbox. */
 const TRIM_EVERY = 1000;
@@ -26,6 +32,8 @@ export interface StreamReadersHost {
   readonly stream: string;
   /** This endpoint's inbox key. */
   readonly inboxKey: string;
+  /** The control stream (`bye` announcements), read beside the inbox. */
+  readonly controlKey: string;
   /** This endpoint's session id: broadcast readers skip their own requests. */
   readonly sessionId: string;
   readonly blockTimeout: number;
@@ -38,17 +46,27 @@ export class StreamReaders {
   inboxPosition = '0-0';
   /** The next request-stream read returns entries after this id (broadcast). */
   streamPosition = '0-0';
+  /**
+   * The next control-stream read returns entries after this id. It starts
+   * {@link CONTROL_LOOKBACK_MS} back, so a worker started after a caller went
+   * away still skips that caller's queued requests.
+   */
+  controlPosition = `${Date.now() - CONTROL_LOOKBACK_MS}-0`;
+  private readonly startedAt = Date.now();
   private inboxReadSinceTrim = 0;
 
   constructor(private readonly host: StreamReadersHost) {}
 
   /** One blocking XREAD of this endpoint's inbox. */
   async readInboxOnce(reader: RedisConnection): Promise<void> {
-    const { inbound, inboxKey, blockTimeout } = this.host;
+    const { inbound, inboxKey, controlKey, blockTimeout } = this.host;
     await inbound.waitForRoom();
     if (inbound.closed) return;
-    const reply = await (reader as Redis).xread('COUNT', READ_BATCH, 'BLOCK', blockTimeout, 'STREAMS', inboxKey, this.inboxPosition);
-    const entries = parseReadReply(reply).get(inboxKey);
+    // One blocking read of both streams (they share a hash tag): announcements cost no connection.
+    const reply = await (reader as Redis).xread('COUNT', READ_BATCH, 'BLOCK', blockTimeout, 'STREAMS', inboxKey, controlKey, this.inboxPosition, this.controlPosition);
+    const streams = parseReadReply(reply);
+    this.acceptControl(streams.get(controlKey));
+    const entries = streams.get(inboxKey);
     const last = inbound.acceptWhileRoom(inboxKey, entries, (e) => this.acceptReply(e));
     if (last === undefined) return;
     this.inboxPosition = last;
@@ -71,16 +89,34 @@ export class StreamReaders {
     await this.host.cmd.xtrim(this.host.inboxKey, 'MINID', '~', this.inboxPosition);
   }
 
+  /** Announcements of the control stream: taken whatever the queue's room (nothing is queued). */
+  private acceptControl(entries: readonly RawEntry[] | undefined): void {
+    const { inbound, controlKey, sessionId } = this.host;
+    for (const raw of entries ?? []) {
+      this.controlPosition = raw.id;
+      const entry = inbound.parse(controlKey, raw);
+      // History read back at start (CONTROL_LOOKBACK_MS) is skipped quietly when refused: after
+      // a key rotation the byes signed with the retired key are not news to every new endpoint.
+      if (entry.type === 'refused' && streamTime(raw.id) < this.startedAt) continue;
+      if (entry.type === 'malformed') inbound.reportMalformed(entry);
+      else if (entry.type === 'refused') inbound.reportRefused(entry);
+      else if (entry.type === 'data') inbound.reportMalformed({ type: 'malformed', id: entry.id, reason: 'messages on the control stream' });
+      else if (entry.control === Control.Bye && entry.from !== sessionId) inbound.peerGone(entry.from, streamTime(entry.id));
+    }
+  }
+
   private acceptBroadcast(entry: ParsedEntry): void {
     const { inbound } = this.host;
     if (entry.type === 'malformed') return inbound.reportMalformed(entry);
     if (entry.type === 'refused') return inbound.reportRefused(entry);
     if (entry.from === this.host.sessionId) return;
     if (entry.type === 'control') {
-      if (entry.control === Control.Bye) inbound.events.emit('peer-destroyed', entry.from);
+      if (entry.control === Control.Bye) inbound.peerGone(entry.from, streamTime(entry.id));
       return;
     }
-    for (const data of entry.data) inbound.push({ data, from: entry.from, id: entry.id, lane: 'request' }, ENTRY_SLACK);
+    const live = inbound.withoutAbandoned(entry);
+    if (live === undefined) return;
+    for (const data of live.data) inbound.push({ data, from: entry.from, id: entry.id, lane: 'request' }, ENTRY_SLACK);
   }
 
   private acceptReply(entry: ParsedEntry): void {
