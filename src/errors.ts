@@ -18,7 +18,8 @@ export type RPCErrorCode =
   | 'ERR_RPC_PAYLOAD_TOO_LARGE'
   | 'ERR_RPC_SIGNATURE'
   | 'ERR_REDIS_CONNECTION'
-  | 'ERR_REDIS_DESTROYED';
+  | 'ERR_REDIS_DESTROYED'
+  | 'ERR_REDIS_NOT_FOUND';
 
 /** Options accepted by every {@link RPCError} constructor. */
 export interface RPCErrorOptions {
@@ -253,6 +254,30 @@ export class RedisStreamsDestroyedError extends RPCError {
   /** @param operation - The operation that was attempted. */
   constructor(operation: string, options?: RPCErrorOptions) {
     super(`Redis Streams adapter has been destroyed (cannot ${operation})`, options);
+  }
+}
+
+/**
+ * What an inspection or an operation needed does not exist: the request
+ * stream, a consumer group, or a dead letter. Looking creates nothing, so a
+ * stream no worker or caller has used yet is reported this way.
+ */
+export class RedisStreamsNotFoundError extends RPCError {
+  readonly code = 'ERR_REDIS_NOT_FOUND' as const;
+  /** What is missing. */
+  readonly what: 'stream' | 'group' | 'dead-letter';
+  /** Its key, group name or entry id. */
+  readonly target: string;
+
+  /**
+   * @param what - What is missing.
+   * @param target - Its key, group name or entry id.
+   * @param detail - Where it was looked for, e.g. `in stream "jobs"`.
+   */
+  constructor(what: 'stream' | 'group' | 'dead-letter', target: string, detail = '', options?: RPCErrorOptions) {
+    super(`${what === 'stream' ? 'Stream' : what === 'group' ? 'Consumer group' : 'Dead letter'} "${target}" does not exist${detail === '' ? '' : ` ${detail}`}`, options);
+    this.what = what;
+    this.target = target;
   }
 }
 

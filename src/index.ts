@@ -49,6 +49,7 @@ export {
   RPCSignatureError,
   RedisStreamsConnectionError,
   RedisStreamsDestroyedError,
+  RedisStreamsNotFoundError,
 } from './errors.js';
 export type { RPCErrorCode, RPCErrorOptions, RPCSignatureProblem } from './errors.js';
 
@@ -58,3 +59,27 @@ export { DEFAULT_REDIS_STREAMS_OPTIONS, MAX_WRITE_BATCH } from './redis/options.
 export type { RedisStreamsIOOptions } from './redis/options.js';
 export { DEFAULT_SIGNING_OPTIONS, MIN_SECRET_BYTES, MAX_REMEMBERED_SIGNATURES } from './redis/signing.js';
 export type { SigningOptions } from './redis/signing.js';
+
+export { StreamInspector, inspect, redriveDeadLetters } from './redis/inspect/inspector.js';
+export { DEFAULT_INSPECTOR_OPTIONS } from './redis/inspect/options.js';
+export type { StreamInspectorOptions } from './redis/inspect/options.js';
+export type { PendingQuery } from './redis/inspect/status.js';
+export type { DeadLetterQuery, DeadLetterSelection } from './redis/inspect/dead-letters.js';
+export type { TailOptions } from './redis/inspect/tail.js';
+export type {
+  StreamStatus,
+  RequestStreamStatus,
+  GroupStatus,
+  ConsumerStatus,
+  InboxStatus,
+  DeadLetterSummary,
+  PendingEntry,
+  InspectedRequest,
+  UndecodableMessage,
+  DeadLetter,
+  DeadLetterDetail,
+  RedriveResult,
+  RedrivenRequest,
+  TrimResult,
+  TailEvent,
+} from './redis/inspect/types.js';

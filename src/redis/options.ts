@@ -156,7 +156,8 @@ function name(option: string, value: unknown): string {
   return value;
 }
 
-function redisUrl(value: unknown): string {
+/** Validates a `redis://` or `rediss://` URL. @throws {@link RPCInvalidArgumentError} naming `url`. */
+export function redisUrl(value: unknown): string {
   if (typeof value !== 'string') throw new RPCInvalidArgumentError('url', `expected a string, got ${String(value)}`);
   let parsed: URL;
   try {
