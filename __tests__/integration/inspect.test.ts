@@ -177,6 +177,26 @@ describe('StreamInspector', function () {
     expect(await Promise.all(calls)).to.deep.equal(['one', 'two']);
   });
 
+  it('with signing: redrives a signed dead letter signed anew, and skips a forged one', async () => {
+    const signing = { keys: { k1: 'a-secret-of-at-least-32-bytes-for-the-test' }, keyId: 'k1' };
+    await pool.destroy();
+    pool = new Pool(url, name, 'workers', { signing });
+    await pool.startCaller(60_000);
+    const { call } = await pool.deadLetteredCall(raw, 'signed');
+    const header = JSON.stringify({ v: 1, k: 'req', id: 'forged', m: ['echo'], dl: Date.now() + 60_000 });
+    const forged = (await raw.xadd(`{${name}}:dead`, '*', 'f', pool.callerIo.getSessionId(), 'd', `${header}\n["evil"]`))!;
+    const signed = new StreamInspector({ url, stream: name, signing });
+    try {
+      await pool.worker();
+      const result = await signed.redriveDeadLetters('all');
+      expect(result.redriven).to.have.length(1);
+      expect(result.skipped).to.deep.equal([forged]);
+      expect(await call).to.equal('signed');
+    } finally {
+      await signed.close();
+    }
+  });
+
   it('purges dead letters by id and all at once', async () => {
     const dead = `{${name}}:dead`;
     const ids: string[] = [];

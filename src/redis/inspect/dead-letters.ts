@@ -10,6 +10,7 @@ import type { Redis } from 'ioredis';
 import { RPCInvalidArgumentError, RedisStreamsNotFoundError } from '../../errors.js';
 import type { RedisConnection } from '../connection.js';
 import { Field, parseEntry, parseEntryList, type RawEntry } from '../entries.js';
+import type { EntrySigner } from '../signing.js';
 import { dataFields, decodeRequests, fieldRecord, idTime, isStreamId } from './replies.js';
 import type { InspectHost } from './status.js';
 import type { DeadLetter, DeadLetterDetail, RedriveResult } from './types.js';
@@ -106,17 +107,20 @@ async function allIds(cmd: RedisConnection, key: string): Promise<string[]> {
  * the dead letter, in one MULTI under WATCH, so two redrives of the same id
  * (two operators, a double click) put it back once.
  */
-async function redriveOne(conn: Redis, host: InspectHost, id: string): Promise<string | 'not-found' | 'skipped'> {
+async function redriveOne(conn: Redis, host: InspectHost, id: string, signer: EntrySigner | undefined): Promise<string | 'not-found' | 'skipped'> {
   const { deadLetter, stream } = host.keys;
   for (let attempt = 0; attempt < REDRIVE_TRIES; attempt++) {
     await conn.watch(deadLetter);
     const raw = parseEntryList(await conn.xrange(deadLetter, id, id))[0];
     const parsed = raw === undefined ? undefined : parseEntry(raw);
-    if (parsed === undefined || parsed.type !== 'data') {
+    // With signing, only a dead letter a worker signed is put back (and signed anew for the request stream).
+    const forged = raw !== undefined && signer !== undefined && signer.verify(deadLetter, raw) !== undefined;
+    if (parsed === undefined || parsed.type !== 'data' || forged) {
       await conn.unwatch();
       return parsed === undefined ? 'not-found' : 'skipped';
     }
-    const fields = [Field.From, parsed.from, ...parsed.data.flatMap((d) => [Field.Data, d])];
+    const plain = [Field.From, parsed.from, ...parsed.data.flatMap((d) => [Field.Data, d])];
+    const fields = signer === undefined ? plain : signer.signed(stream, plain);
     const result = await conn.multi().xadd(stream, '*', ...fields).xdel(deadLetter, id).exec();
     // null: the dead-letter stream changed between WATCH and EXEC (another dead letter, another redrive): look again.
     if (result === null) continue;
@@ -128,14 +132,14 @@ async function redriveOne(conn: Redis, host: InspectHost, id: string): Promise<s
 }
 
 /** Redrives dead letters one by one on `conn` (a connection of its own: WATCH is per connection). */
-export async function redrive(conn: Redis, host: InspectHost, ids: DeadLetterSelection): Promise<RedriveResult> {
+export async function redrive(conn: Redis, host: InspectHost, ids: DeadLetterSelection, signer: EntrySigner | undefined): Promise<RedriveResult> {
   checkIds(ids);
   const targets = ids === 'all' ? await allIds(host.cmd, host.keys.deadLetter) : [...new Set(ids)];
   const redriven: { deadLetterId: string; entryId: string }[] = [];
   const notFound: string[] = [];
   const skipped: string[] = [];
   for (const id of targets) {
-    const outcome = await redriveOne(conn, host, id);
+    const outcome = await redriveOne(conn, host, id, signer);
     if (outcome === 'not-found') notFound.push(id);
     else if (outcome === 'skipped') skipped.push(id);
     else redriven.push({ deadLetterId: id, entryId: outcome });

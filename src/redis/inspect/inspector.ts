@@ -3,6 +3,7 @@ import { RPCError, RPCInvalidArgumentError, RedisStreamsDestroyedError } from '.
 import { connectionError, createBlockingConnection, createCommandConnection, type RedisConnection } from '../connection.js';
 import { streamKeys, type StreamKeys } from '../keys.js';
 import { pendingSafeMinId } from '../safe-trim.js';
+import { EntrySigner } from '../signing.js';
 import { getDeadLetter, listDeadLetters, purge, redrive, type DeadLetterQuery, type DeadLetterSelection } from './dead-letters.js';
 import { resolveInspectorOptions, type ResolvedInspectorOptions, type StreamInspectorOptions } from './options.js';
 import { flatMap, str } from './replies.js';
@@ -130,7 +131,8 @@ export class StreamInspector {
    * one is moved atomically (MULTI: XADD to the request stream, XDEL from
    * the dead letters, under WATCH, so it is put back once even if redriven
    * twice at the same time) and starts again with a full `maxDeliveries`.
-   * A redriven request whose deadline has passed is acknowledged as expired
+   * With `signing`, a dead letter whose signature does not verify is skipped,
+   * and the redriven entry is signed anew. A redriven request whose deadline has passed is acknowledged as expired
    * by the worker, not run. Every group of the stream gets it again.
    *
    * @param ids - Dead-letter ids, or `'all'` for every dead letter present now.
@@ -138,7 +140,7 @@ export class StreamInspector {
    * @throws {@link RPCInvalidArgumentError} when an id is not a stream id.
    */
   redriveDeadLetters(ids: DeadLetterSelection): Promise<RedriveResult> {
-    return this.exclusive('redrive dead letters', () => redrive(this.writerConnection(), this.host, ids));
+    return this.exclusive('redrive dead letters', () => redrive(this.writerConnection(), this.host, ids, this.signer()));
   }
 
   /**
@@ -217,6 +219,11 @@ export class StreamInspector {
     if (!this.owns) return;
     if (this.cmd.status === 'ready') await this.cmd.quit().catch(() => undefined);
     this.cmd.disconnect();
+  }
+
+  /** A signer per redrive: its replay memory must not refuse a dead letter it already looked at. */
+  private signer(): EntrySigner | undefined {
+    return this.opts.signing === undefined ? undefined : new EntrySigner(this.opts.signing);
   }
 
   private redisOptions(): RedisOptions {

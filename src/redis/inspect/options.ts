@@ -2,6 +2,7 @@ import type { Cluster, Redis, RedisOptions } from 'ioredis';
 import { RPCInvalidArgumentError } from '../../errors.js';
 import { keyPrefix } from '../keys.js';
 import { DEFAULT_REDIS_STREAMS_OPTIONS, redisUrl } from '../options.js';
+import { resolveSigning, type ResolvedSigning, type SigningOptions } from '../signing.js';
 
 /** Options of {@link StreamInspector}. */
 export interface StreamInspectorOptions {
@@ -27,6 +28,14 @@ export interface StreamInspectorOptions {
    * @defaultValue 10000
    */
   claimIdleMs?: number;
+  /**
+   * The workers' `signing` option, when they sign entries. Needed to redrive:
+   * a dead letter is put back only if its signature verifies, and is signed
+   * again for the request stream (without it, signing workers would refuse
+   * the redriven request, and an entry forged into the dead letters would be
+   * laundered into a signed request).
+   */
+  signing?: SigningOptions;
 }
 
 /** Defaults of {@link StreamInspectorOptions}. */
@@ -47,9 +56,10 @@ export interface ResolvedInspectorOptions {
   readonly stream: string;
   readonly deadLetterStream: string | undefined;
   readonly claimIdleMs: number;
+  readonly signing: ResolvedSigning | undefined;
 }
 
-const KNOWN = new Set(['url', 'client', 'redisOptions', 'stream', 'deadLetterStream', 'claimIdleMs']);
+const KNOWN = new Set(['url', 'client', 'redisOptions', 'stream', 'deadLetterStream', 'claimIdleMs', 'signing']);
 
 function key(option: string, value: unknown): string {
   if (typeof value !== 'string' || value.length === 0 || value.length > 512 || /\s/.test(value)) {
@@ -82,5 +92,6 @@ export function resolveInspectorOptions(options: StreamInspectorOptions): Resolv
     stream,
     deadLetterStream: options.deadLetterStream === undefined ? undefined : key('deadLetterStream', options.deadLetterStream),
     claimIdleMs,
+    signing: resolveSigning(options.signing),
   };
 }

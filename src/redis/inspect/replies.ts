@@ -73,7 +73,7 @@ export interface DecodedEntry {
 export function decodeRequests(entry: RawEntry): DecodedEntry {
   const parsed = parseEntry(entry);
   if (parsed.type !== 'data') {
-    const reason = parsed.type === 'malformed' ? parsed.reason : `control entry "${parsed.control}"`;
+    const reason = parsed.type === 'malformed' ? parsed.reason : parsed.type === 'control' ? `control entry "${parsed.control}"` : parsed.error.message;
     return { caller: parsed.type === 'control' ? parsed.from : null, spent: 0, requests: [], undecodable: [{ error: reason, bytes: 0 }] };
   }
   const requests: InspectedRequest[] = [];

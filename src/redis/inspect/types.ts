@@ -196,7 +196,7 @@ export interface RedriveResult {
   readonly redriven: readonly RedrivenRequest[];
   /** Ids asked for that were not in the dead-letter stream (already redriven or purged). */
   readonly notFound: readonly string[];
-  /** Ids left where they were because they hold no request (malformed entries). */
+  /** Ids left where they were: they hold no request (malformed), or, with `signing`, their signature does not verify. */
   readonly skipped: readonly string[];
 }
 
