@@ -457,6 +457,28 @@ describe('RedisStreamsIO signing (issue 10 attacks)', function () {
     });
   }
 
+  it('load-balanced: copies of a signed request run nowhere in a pool, whichever worker they reach', async () => {
+    const ledger = newLedger();
+    const workers = [worker(true, ledger, { signing: SIGNING }), worker(true, ledger, { signing: SIGNING }), worker(true, ledger, { signing: SIGNING })];
+    const c = caller(true, { signing: SIGNING });
+    await Promise.all([...workers.map((w) => w.io.waitUntilReady()), c.io.waitUntilReady()]);
+    expect(await c.api.pay(10)).to.equal(10);
+    const [, fields] = await requestEntry('pay');
+    // One at a time: each copy goes to whichever worker reads next, mostly not the one that ran it.
+    for (let i = 0; i < 12; i++) {
+      await raw.xadd(name, '*', ...fields);
+      await sleep(10);
+    }
+    const refused = (): number => workers.reduce((n, w) => n + w.io.stats().refusedEntries, 0);
+    await waitFor(() => refused() === 12, { message: `refused ${refused()} of 12` });
+    expect(ledger.paid).to.equal(10);
+    const replays = workers.flatMap((w) => refusals(w.errors, 'replayed'));
+    expect(replays).to.have.length(12);
+    process.stdout.write(`      [pool replays] refused per worker: ${workers.map((w) => w.io.stats().refusedEntries).join(', ')}\n`);
+    await waitFor(async () => (await pendingCount(workers[0]!.io)) === 0, { message: 'copies left pending' });
+    expect(await c.api.pay(1)).to.equal(11);
+  });
+
   it('load-balanced: a taken-over batch is split into signed entries that the pool verifies and runs', async () => {
     const ledger = newLedger();
     // A first worker holds a batch of 4 requests and never answers; it is destroyed without

@@ -7,7 +7,7 @@
  * @module
  */
 import type { Redis } from 'ioredis';
-import { RPCProtocolError } from '../errors.js';
+import { RPCProtocolError, RPCSignatureError } from '../errors.js';
 import { Signal, sleep } from './async-utils.js';
 import type { RedisConnection } from './connection.js';
 import { Control, MAX_MESSAGES_PER_ENTRY, parseReadReply, type ParsedEntry } from './entries.js';
@@ -16,6 +16,7 @@ import type { IoInboundMessage } from '../io/io-interface.js';
 import { streamTime, type Inbound } from './inbound.js';
 import type { StreamKeys } from './keys.js';
 import type { ResolvedRedisStreamsOptions } from './options.js';
+import type { PoolReplays } from './pool-replays.js';
 import type { SealEntry } from './signing.js';
 
 /** Most entries one read asks for. */
@@ -39,6 +40,8 @@ export interface GroupConsumerHost {
   readonly inbound: Inbound;
   /** Signs the entries recovery writes (split, dead letters). */
   readonly seal: SealEntry;
+  /** Signing on: replay detection shared by the group. */
+  readonly replays: PoolReplays | undefined;
   reportBackground(error: unknown): void;
 }
 
@@ -162,7 +165,11 @@ export class GroupConsumer {
       // COUNT is in entries, each carrying up to MAX_MESSAGES_PER_ENTRY requests.
       const count = Math.min(READ_BATCH, Math.max(1, Math.floor(granted / MAX_MESSAGES_PER_ENTRY)));
       const reply = await (reader as Redis).xreadgroup('GROUP', opts.consumerGroup, opts.consumerName, 'COUNT', count, 'BLOCK', block, 'STREAMS', keys.stream, '>');
-      for (const raw of parseReadReply(reply).get(keys.stream) ?? []) this.accept(inbound.parse(keys.stream, raw), 1);
+      const raws = parseReadReply(reply).get(keys.stream) ?? [];
+      const parsed = raws.map((raw) => inbound.parse(keys.stream, raw));
+      // First deliveries: a copy of an entry another worker of the group was delivered is refused too.
+      const copies = this.host.replays === undefined || raws.length === 0 ? undefined : await this.host.replays.copies(raws, parsed.map((p) => p.type === 'data' || p.type === 'control'));
+      parsed.forEach((entry, i) => this.accept(copies?.has(i) === true ? replayed(entry, keys.stream) : entry, 1));
     } finally {
       inbound.queue.release(granted);
     }
@@ -335,4 +342,10 @@ export class GroupConsumer {
       .then(() => void inbound.counters.ackedEntries++)
       .catch((err: unknown) => this.host.reportBackground(err));
   }
+}
+
+/** An entry another worker of the group was delivered already, under another id: refused. */
+function replayed(entry: ParsedEntry, key: string): ParsedEntry {
+  const from = entry.type === 'data' || entry.type === 'control' ? entry.from : undefined;
+  return { type: 'refused', id: entry.id, error: new RPCSignatureError('replayed', key, entry.id, from) };
 }

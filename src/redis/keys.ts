@@ -39,6 +39,8 @@ export interface StreamKeys {
   /** Announcements every endpoint reads beside its inbox: `bye` of callers that went away. */
   readonly control: string;
   inbox(sessionId: string): string;
+  /** Signatures of the requests a consumer group was delivered (signing on): see pool-replays.ts. */
+  seen(group: string): string;
 }
 
 /** Derives every key of `stream`. */
@@ -49,5 +51,6 @@ export function streamKeys(stream: string, deadLetterStream?: string): StreamKey
     deadLetter: deadLetterStream ?? `${prefix}:dead`,
     control: `${prefix}:control`,
     inbox: (sessionId) => `${prefix}:inbox:${sessionId}`,
+    seen: (group) => `${prefix}:seen:${group}`,
   };
 }

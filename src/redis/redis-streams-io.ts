@@ -16,6 +16,7 @@ import { GroupConsumer } from './group-consumer.js';
 import { Inbound } from './inbound.js';
 import { streamKeys, type StreamKeys } from './keys.js';
 import { resolveOptions, type RedisStreamsIOOptions, type ResolvedRedisStreamsOptions } from './options.js';
+import { PoolReplays } from './pool-replays.js';
 import { EntrySigner, sealWith, type SealEntry } from './signing.js';
 import { CONTROL_MAXLEN, StreamReaders } from './stream-readers.js';
 import { WriteBatcher } from './write-batcher.js';
@@ -108,7 +109,7 @@ export class RedisStreamsIO implements IoInterface<RedisStreamsIOEvents> {
       reportBackground: (err) => this.reportBackground(err),
     });
     this.group = o.useConsumerGroup
-      ? new GroupConsumer({ cmd: this.cmd, opts: o, keys: this.keys, inbound: this.inbound, seal: this.seal, reportBackground: (err) => this.reportBackground(err) })
+      ? new GroupConsumer({ cmd: this.cmd, opts: o, keys: this.keys, inbound: this.inbound, seal: this.seal, replays: signer === undefined ? undefined : new PoolReplays(this.cmd, this.keys.seen(o.consumerGroup), o.signing?.replayWindowMs ?? 0), reportBackground: (err) => this.reportBackground(err) })
       : undefined;
     const group = this.group;
     // A request dropped from the full queue is no longer held: see GroupConsumer.drop.

@@ -16,7 +16,9 @@
  * when it is unsigned, names an unknown key, does not match (altered, or
  * moved to another key), was stamped by Redis (its id's time) more than
  * `replayWindowMs` away from its signing time, or repeats, under another id,
- * the signature of an entry this reader already accepted (a replay).
+ * the signature of an entry this reader already accepted (a replay). A
+ * load-balanced pool also shares what its workers were delivered: see
+ * pool-replays.ts.
  *
  * @module
  */
