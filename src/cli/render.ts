@@ -15,12 +15,13 @@ function methods(requests: readonly { method: string }[]): string {
 export function renderStatus(o: Output, s: StreamStatus): string {
   const { style } = o;
   const st = s.stream;
+  const label = (text: string): string => style.bold(text.padEnd(15));
   const lines = [
-    `${style.bold('Stream')}        ${st.key}`,
-    `${style.bold('Entries')}       ${st.length}${st.entriesAdded === null ? '' : ` (${st.entriesAdded} added in all)`}, ${bytes(st.memoryBytes)}`,
-    `${style.bold('Oldest')}        ${st.firstEntryId ?? '-'}   ${style.bold('newest')} ${st.lastEntryId ?? '-'}`,
-    `${style.bold('Dead letters')}  ${s.deadLetters.count === 0 ? style.green('0') : style.red(String(s.deadLetters.count))} (${s.deadLetters.key})`,
-    `${style.bold('Oldest pending')} ${duration(s.oldestPendingAgeMs)}`,
+    `${label('Stream')}${st.key}`,
+    `${label('Entries')}${st.length}${st.entriesAdded === null ? '' : ` (${st.entriesAdded} added in all)`}, ${bytes(st.memoryBytes)}`,
+    `${label('Oldest entry')}${st.firstEntryId ?? '-'}   ${style.bold('newest')} ${st.lastEntryId ?? '-'}`,
+    `${label('Dead letters')}${s.deadLetters.count === 0 ? style.green('0') : style.red(String(s.deadLetters.count))} (${s.deadLetters.key})`,
+    `${label('Oldest pending')}${duration(s.oldestPendingAgeMs)}`,
     '',
   ];
   if (s.groups.length === 0) lines.push(style.dim('No consumer group (broadcast mode, or no worker has started).'));

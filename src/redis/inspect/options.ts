@@ -13,7 +13,7 @@ export interface StreamInspectorOptions {
   url?: string;
   /** Your own ioredis connection; `close()` leaves it open. */
   client?: Redis | Cluster;
-  /** ioredis options merged over the inspector's (which fail fast: 3 connection attempts, 1 retry per command). */
+  /** ioredis options merged over the inspector's (which fail fast: 3 reconnect attempts, 1 retry per command). */
   redisOptions?: RedisOptions;
   /**
    * The service's request stream (`stream` of its {@link RedisStreamsIO}s).
