@@ -8,6 +8,7 @@
 import { readFileSync } from 'node:fs';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { RPCError, StreamInspector, type SigningOptions, type StreamInspectorOptions } from '../index.js';
+import { startDashboard } from './dashboard.js';
 import type { Output } from './output.js';
 import { renderDeadLetter, renderDeadLetters, renderPending, renderRedrive, renderStatus, renderTailEvent, renderTrim } from './render.js';
 
@@ -109,6 +110,29 @@ async function tail(out: Output, o: CommonOptions & { method?: string[] }): Prom
   }
 }
 
+/** Serves the dashboard until SIGINT/SIGTERM. */
+async function dashboard(out: Output, o: CommonOptions & { port: number }): Promise<void> {
+  // A long-lived page rides out a Redis restart: reconnect for ever (with backoff), unlike one-shot commands.
+  const inspector = new StreamInspector({ ...inspectorOptions(o), redisOptions: { retryStrategy: (times) => Math.min(100 * times, 2000) } });
+  const server = await startDashboard(inspector, { port: o.port, host: '127.0.0.1' }).catch(async (err: unknown) => {
+    await inspector.close();
+    throw err;
+  });
+  out.out(o.json ? JSON.stringify({ url: server.url, stream: inspector.stream }) : `Dashboard of ${inspector.stream}: ${server.url} (Ctrl-C to stop)`);
+  await new Promise<void>((resolve) => {
+    process.once('SIGINT', () => resolve());
+    process.once('SIGTERM', () => resolve());
+  });
+  await server.close();
+  await inspector.close();
+}
+
+function port(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new InvalidArgumentError('expected a port number (0 picks a free one).');
+  return n;
+}
+
 /** Builds the program; `out` receives everything it prints. */
 export function buildProgram(out: Output, version: string): Command {
   const program = new Command('redis-streams-rpc')
@@ -133,6 +157,10 @@ export function buildProgram(out: Output, version: string): Command {
   withCommon(program.command('tail').description('live requests and answers: method, ids, sizes, durations (reads from now on, creates nothing)'))
     .option('--method <name...>', 'only these methods (and those below: "math" matches "math.add")')
     .action((o: CommonOptions & { method?: string[] }) => tail(out, o));
+  withCommon(program.command('dashboard').description('a live web page on 127.0.0.1: calls/s, latency, in flight, consumers, pending, lag, dead letters with redrive'))
+    .option('--port <n>', 'port on 127.0.0.1 (0 picks a free one)', port, 8080)
+    .option('--signing <file>', 'JSON file with the workers\' signing option, to redrive signed dead letters')
+    .action((o: CommonOptions & { port: number }) => dashboard(out, o));
   withCommon(program.command('trim').description('remove entries no consumer group needs any more (never a pending one)')).action(async (o: CommonOptions) => {
     const result = await withInspector(o, (i) => i.trim());
     print(out, o, result, () => renderTrim(result));
