@@ -52,6 +52,8 @@ export interface RunContext {
   readonly verbose: boolean;
   /** `--signing`: the hex secret every library IO signs and verifies with. */
   readonly signingSecret: string | undefined;
+  /** `--tracing`: library roles record spans and metrics (bench/tracing.ts). */
+  readonly tracing: boolean;
 }
 
 /** Serving processes get a moment to start their read loops before the first request. */
@@ -174,6 +176,7 @@ function configFor(spec: CaseSpec, ctx: RunContext, prefix: string, label: strin
     payloadBytes: spec.payloadBytes, warmup: spec.warmup, count: spec.count, concurrency: spec.concurrency,
     balanced: spec.balanced, handlerMs: spec.handlerMs, timeoutMs: ctx.timeoutMs,
     ...(ctx.signingSecret === undefined ? {} : { signingSecret: ctx.signingSecret }),
+    ...(ctx.tracing ? { tracing: true } : {}),
   };
 }
 

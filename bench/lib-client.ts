@@ -7,6 +7,7 @@
  * Run by bench/run.ts: `node --import tsx bench/lib-client.ts '<config json>'`.
  */
 import { RedisStreamsIO, RPCChannel } from 'redis-streams-rpc';
+import { startTracing } from './tracing.js';
 import { runDriving, type DrivingSession } from './child-runtime.js';
 import { runInflight, runNotify, runSequential, WarmupTicker, type Call, type Notify } from './drivers.js';
 import { signingOf, type BenchApi, type RoleConfig } from './protocol.js';
@@ -68,7 +69,7 @@ function notifySession(config: RoleConfig): DrivingSession {
   };
 }
 
-await runDriving((config) => {
+function session(config: RoleConfig): DrivingSession {
   switch (config.role) {
     case 'seq':
     case 'inflight':
@@ -78,4 +79,11 @@ await runDriving((config) => {
     default:
       throw new Error(`lib-client.ts cannot play role "${config.role}"`);
   }
+}
+
+await runDriving((config) => {
+  // Before any channel exists, so their counters are observed too.
+  const stopTracing = startTracing(config);
+  const s = session(config);
+  return { ...s, close: () => s.close().finally(stopTracing) };
 });

@@ -7,6 +7,7 @@
  * Run by bench/run.ts: `node --import tsx bench/lib-server.ts '<config json>'`.
  */
 import { RedisStreamsIO, RPCChannel } from 'redis-streams-rpc';
+import { startTracing } from './tracing.js';
 import { DeliveryCounter, reportAsync, runServing, type ServingSession } from './child-runtime.js';
 import { signingOf, type BenchApi, type RoleConfig } from './protocol.js';
 
@@ -51,8 +52,12 @@ await runServing((config) => {
   switch (config.role) {
     case 'server':
     case 'worker':
-    case 'subscriber':
-      return serve(config);
+    case 'subscriber': {
+      // Before the channel exists, so its counters are observed too.
+      const stopTracing = startTracing(config);
+      const s = serve(config);
+      return { ...s, close: () => s.close().finally(stopTracing) };
+    }
     default:
       throw new Error(`lib-server.ts cannot play role "${config.role}"`);
   }

@@ -36,6 +36,8 @@ export interface RoleConfig {
   readonly timeoutMs: number;
   /** Library roles: the `signing` secret (hex) of every IO (`--signing`); absent, signing is off. */
   readonly signingSecret?: string;
+  /** Library roles: record spans and metrics with an OpenTelemetry SDK (`--tracing`, see bench/tracing.ts). */
+  readonly tracing?: boolean;
 }
 
 /** The `signing` option of a library role (`--signing`), or undefined when it is off. */

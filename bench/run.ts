@@ -22,8 +22,10 @@
  *
  * Usage (needs REDIS_URL of a throwaway server; `npm run bench` starts one):
  *   npm run bench [-- --quick] [-- --only raw|lib] [--cases a,c] [--reps N]
- *                 [--timeout-ms 120000] [--verbose] [--signing]
+ *                 [--timeout-ms 120000] [--verbose] [--signing] [--tracing]
  *
+ * `--tracing`: the library roles record every span and metric with an
+ * OpenTelemetry SDK (in-memory exporters, bench/tracing.ts); compare with a run without it.
  * `--signing`: every library IO signs and verifies entries (the `signing`
  * option, one random 32-byte key per run); the raw baseline is unchanged.
  */
@@ -43,6 +45,7 @@ interface Options {
   readonly timeoutMs: number;
   readonly verbose: boolean;
   readonly signing: boolean;
+  readonly tracing: boolean;
 }
 
 const DEFAULT_TIMEOUT_MS = 120_000;
@@ -58,6 +61,7 @@ function parseOptions(argv: string[]): Options {
       'timeout-ms': { type: 'string' },
       verbose: { type: 'boolean', default: false },
       signing: { type: 'boolean', default: false },
+      tracing: { type: 'boolean', default: false },
     },
   });
   const only = values.only;
@@ -74,6 +78,7 @@ function parseOptions(argv: string[]): Options {
     timeoutMs,
     verbose: values.verbose,
     signing: values.signing,
+    tracing: values.tracing,
   };
 }
 
@@ -131,6 +136,7 @@ async function main(): Promise<void> {
     const redisVersion = await admin.serverVersion();
     const ctx: RunContext = { url, runId: randomBytes(4).toString('hex'), admin, timeoutMs: options.timeoutMs, verbose: options.verbose,
       signingSecret: options.signing ? randomBytes(32).toString('hex') : undefined,
+      tracing: options.tracing,
     };
     const specs = buildCases(options.quick).filter((s) => options.caseIds?.has(s.id) ?? true);
     if (specs.length === 0) throw new Error('--cases selected no case; known ids: a, b, c, d, e, f');
@@ -143,7 +149,7 @@ async function main(): Promise<void> {
       date: new Date().toISOString(),
       command: [process.execPath, ...process.execArgv, ...process.argv.slice(1)].join(' '),
       npmScript: process.env['npm_lifecycle_script'] ?? null,
-      options: { quick: options.quick, impls: options.impls, reps: options.reps, timeoutMs: options.timeoutMs, signing: options.signing },
+      options: { quick: options.quick, impls: options.impls, reps: options.reps, timeoutMs: options.timeoutMs, signing: options.signing, tracing: options.tracing },
       machine: machineInfo(redisVersion),
       runId: ctx.runId,
       failedRepetitions: failed,
