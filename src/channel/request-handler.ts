@@ -9,6 +9,7 @@ import type { IoInboundMessage, IoInterface, IoOutboundMessage } from '../io/io-
 import { MessageKind, bytesOverLimit, encodeAnswer, encodeMessage, type RequestHeader } from '../protocol/envelope.js';
 import { serializeError } from '../protocol/error-codec.js';
 import { decodeValue, encodeValue, type Serializer } from '../protocol/serializer.js';
+import { debugLog } from '../debug-log.js';
 import { injectCallbacks } from './callbacks.js';
 import { endHandleEvent, handlingObserved, startHandleEvent, type RPCEndpointInfo, type RPCHandleEvent } from './diagnostics.js';
 import { ActiveContext, runInContext } from './request-context.js';
@@ -133,6 +134,7 @@ export class RequestHandler {
     // Instrumentation seam: nothing is built unless someone subscribes (see diagnostics.ts).
     const event = handlingObserved() ? this.startEvent(header, message) : undefined;
     const request: ActiveRequest = { settled: false, finished: false, from: message.from, context, event };
+    if (debugLog.handle.enabled) debugLog.handle('handle %s %s from %s (entry %s)', header.id, header.m.join('.'), message.from, message.id);
     if (header.cb !== undefined) injectCallbacks(args, header.cb, (index) => this.callbackStub(header.id, index, request, message.from));
     this.active.add(request);
     const done = (ok: boolean, value: unknown): void => this.finish(request, header, message, ok, value);
@@ -158,6 +160,7 @@ export class RequestHandler {
     this.active.delete(request);
     this.host.onHandled();
     if (request.event !== undefined) endHandleEvent(request.event, ok ? undefined : toError(value));
+    if (debugLog.handle.enabled) debugLog.handle('handled %s: %s', header.id, ok ? 'ok' : toError(value).name);
     if (header.n === 1) {
       if (!ok) this.host.reportError(toError(value));
       this.settleQuietly(message);

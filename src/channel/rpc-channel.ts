@@ -5,6 +5,7 @@ import { TypedEmitter } from '../io/typed-emitter.js';
 import { MessageKind, bytesOverLimit, decodeMessage, encodeRequest, metadataProblem, salvageHeader, type CallbackHeader, type RequestHeader } from '../protocol/envelope.js';
 import { deserializeError } from '../protocol/error-codec.js';
 import { decodeValue, encodeValue, type Serializer } from '../protocol/serializer.js';
+import { debugLog } from '../debug-log.js';
 import { builtIns } from './built-ins.js';
 import { extractCallbacks } from './callbacks.js';
 import {
@@ -257,6 +258,7 @@ export class RPCChannel<Local extends object = Record<string, never>, Remote ext
     const started = Date.now();
     // Instrumentation seam: nothing is built unless someone subscribes (see diagnostics.ts).
     const event = callsObserved() ? startCallEvent(this.where, id, method, false, timeoutMs, o.metadata) : undefined;
+    if (debugLog.call.enabled) debugLog.call('call %s %s on %s (timeout %d ms)', id, method, this.where.destination, timeoutMs);
     const extracted = extractCallbacks(rawArgs);
     const data = this.encodeRequest(id, ref, extracted?.args ?? rawArgs, Date.now() + timeoutMs, false, extracted?.paths, o, event);
     this.counters.calls++;
@@ -267,6 +269,7 @@ export class RPCChannel<Local extends object = Record<string, never>, Remote ext
         (event === undefined ? written : written.then(() => callWritten(event))).catch((err: unknown) => this.pending.take(id)?.reject(toError(err)));
       });
       if (event !== undefined) settleCallEvent(event, undefined);
+      if (debugLog.call.enabled) debugLog.call('settled %s %s: ok', id, method);
       return value;
     } catch (err) {
       // Built here, after the await, so that V8's async stack trace appends the
@@ -277,6 +280,7 @@ export class RPCChannel<Local extends object = Record<string, never>, Remote ext
       // Same for a remote error that came without its stack (remoteStacks 'omit').
       if (error instanceof Error && this.stackless.has(error)) Error.captureStackTrace(error);
       if (event !== undefined) settleCallEvent(event, toError(error));
+      if (debugLog.call.enabled) debugLog.call('settled %s %s: %s', id, method, toError(error).name);
       throw error;
     }
   }

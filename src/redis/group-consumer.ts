@@ -7,6 +7,7 @@
  * @module
  */
 import type { Redis } from 'ioredis';
+import { debugLog } from '../debug-log.js';
 import { RPCProtocolError, RPCSignatureError } from '../errors.js';
 import { Signal, sleep } from './async-utils.js';
 import type { RedisConnection } from './connection.js';
@@ -166,6 +167,7 @@ export class GroupConsumer {
       const count = Math.min(READ_BATCH, Math.max(1, Math.floor(granted / MAX_MESSAGES_PER_ENTRY)));
       const reply = await (reader as Redis).xreadgroup('GROUP', opts.consumerGroup, opts.consumerName, 'COUNT', count, 'BLOCK', block, 'STREAMS', keys.stream, '>');
       const raws = parseReadReply(reply).get(keys.stream) ?? [];
+      if (debugLog.read.enabled && raws.length > 0) debugLog.read('%s XREADGROUP %s: %d entries', keys.stream, opts.consumerName, raws.length);
       const parsed = raws.map((raw) => inbound.parse(keys.stream, raw));
       // First deliveries: a copy of an entry another worker of the group was delivered is refused too.
       const copies = this.host.replays === undefined || raws.length === 0 ? undefined : await this.host.replays.copies(raws, parsed.map((p) => p.type === 'data' || p.type === 'control'));
@@ -260,6 +262,7 @@ export class GroupConsumer {
   private acceptClaimed(result: ReclaimResult): void {
     const { counters, events } = this.host.inbound;
     if (result.trimmed.length > 0) {
+      debugLog.trim('%d pending entries trimmed before being handled: %s', result.trimmed.length, result.trimmed.join(' '));
       // Entries: what they carried is gone. They are no longer pending either (XACK, or XAUTOCLAIM removed them).
       counters.trimmedEntries += result.trimmed.length;
       counters.ackedEntries += result.trimmed.length;
@@ -267,6 +270,7 @@ export class GroupConsumer {
       events.emit('error', new RPCProtocolError(`${result.trimmed.length} pending entr${result.trimmed.length === 1 ? 'y was' : 'ies were'} trimmed from the stream before being handled (maxLen too small?)`, result.trimmed[0]));
     }
     if (result.claimed.length === 0) return;
+    debugLog.claim('%s took over %s', this.host.opts.consumerName, result.claimed.map((c) => `${c.entry.id} (delivery ${c.deliveries})`).join(', '));
     for (const { entry } of result.claimed) counters.reclaimed += entry.type === 'data' ? entry.data.length : 0;
     events.emit('reclaimed', { ids: result.claimed.map((c) => c.entry.id) });
     for (const { entry, deliveries } of result.claimed) this.accept(entry, deliveries);
@@ -314,6 +318,7 @@ export class GroupConsumer {
     this.recovery
       .split(entry, spent)
       .then(() => {
+        debugLog.split('%s split into %d entries (%d deliveries spent)', entry.id, entry.data.length, spent);
         this.host.inbound.counters.ackedEntries++;
         this.host.inbound.events.emit('split', { id: entry.id, requests: entry.data.length });
       })
@@ -326,6 +331,7 @@ export class GroupConsumer {
     this.recovery
       .deadLetter(entry, deliveries, reason)
       .then((deadLetterId) => {
+        debugLog.deadLetter('%s dead-lettered as %s: %s', entry.id, deadLetterId, reason);
         inbound.counters.deadLettered += entry.data.length;
         inbound.counters.ackedEntries++;
         inbound.events.emit('dead-letter', { id: entry.id, from: entry.from, deliveries, deadLetterId, reason });

@@ -1,5 +1,6 @@
 import { RPCDeliveryError, RPCError, RPCInvalidArgumentError, RedisStreamsConnectionError, RedisStreamsDestroyedError, toError } from '../errors.js';
 import type { IoCapabilities, IoInboundMessage, IoInterface, IoOutboundMessage, IoReceipt, IoStats } from '../io/io-interface.js';
+import { debugLog } from '../debug-log.js';
 import { invalidOutbound } from '../io/validate-outbound.js';
 import { Signal, backoffMs, sleep, withTimeout } from './async-utils.js';
 import {
@@ -194,7 +195,9 @@ export class RedisStreamsIO implements IoInterface<RedisStreamsIOEvents> {
     if (!Number.isInteger(maxLen) || maxLen < 0) {
       throw new RPCInvalidArgumentError('maxLen', `expected a non-negative integer, got ${String(maxLen)}`);
     }
-    return this.command('XTRIM', () => this.cmd.xtrim(this.keys.stream, 'MAXLEN', '~', maxLen));
+    const removed = await this.command('XTRIM', () => this.cmd.xtrim(this.keys.stream, 'MAXLEN', '~', maxLen));
+    debugLog.trim('%s trimmed %d entries (MAXLEN ~ %d)', this.keys.stream, removed, maxLen);
+    return removed;
   }
 
   /** Every entry of the stream, oldest first (for inspection and tests; O(N)). */
@@ -398,6 +401,7 @@ export class RedisStreamsIO implements IoInterface<RedisStreamsIOEvents> {
     const { events, counters } = this.inbound;
     conn.on('ready', () => {
       const back = wasReady && state !== 'up';
+      debugLog.connection('%s %s connection ready%s', this.id, role, back ? ' again' : '');
       wasReady = true;
       state = 'up';
       if (role === 'command') this.commandDown = false;
@@ -408,11 +412,13 @@ export class RedisStreamsIO implements IoInterface<RedisStreamsIOEvents> {
     });
     conn.on('error', (err: Error) => {
       if (state === 'down' || this.inbound.closed) return;
+      debugLog.connection('%s %s connection down: %s', this.id, role, err.message);
       state = 'down';
       if (role === 'command') this.commandDown = true;
       events.emit('error', connectionError(`${role} connection`, err));
     });
     conn.on('close', () => {
+      debugLog.connection('%s %s connection closed', this.id, role);
       if (wasReady && state === 'up') state = 'lost';
     });
   }
@@ -437,6 +443,7 @@ export class RedisStreamsIO implements IoInterface<RedisStreamsIOEvents> {
     for (let attempt = 0; !this.inbound.closed; attempt++) {
       try {
         await this.ensureTopology(true);
+        debugLog.connection('%s set up: inbox %s%s', this.id, this.inboxKey, this.consumerGroup === undefined ? '' : `, group ${this.consumerGroup}`);
         this.setUpFailure = undefined;
         this.writes.release();
         return true;

@@ -7,6 +7,7 @@
  * @module
  */
 import type { Redis } from 'ioredis';
+import { debugLog } from '../debug-log.js';
 import type { RedisConnection } from './connection.js';
 import { Control, MAX_MESSAGES_PER_ENTRY, parseReadReply, type ParsedEntry, type RawEntry } from './entries.js';
 import { READ_BATCH } from './group-consumer.js';
@@ -67,6 +68,7 @@ export class StreamReaders {
     const streams = parseReadReply(reply);
     this.acceptControl(streams.get(controlKey));
     const entries = streams.get(inboxKey);
+    if (debugLog.read.enabled && entries !== undefined) debugLog.read('%s XREAD: %d entries', inboxKey, entries.length);
     const last = inbound.acceptWhileRoom(inboxKey, entries, (e) => this.acceptReply(e));
     if (last === undefined) return;
     this.inboxPosition = last;
@@ -80,13 +82,16 @@ export class StreamReaders {
     await inbound.waitForRoom();
     if (inbound.closed) return;
     const reply = await (reader as Redis).xread('COUNT', READ_BATCH, 'BLOCK', blockTimeout, 'STREAMS', stream, this.streamPosition);
-    this.streamPosition = inbound.acceptWhileRoom(stream, parseReadReply(reply).get(stream), (e) => this.acceptBroadcast(e)) ?? this.streamPosition;
+    const entries = parseReadReply(reply).get(stream);
+    if (debugLog.read.enabled && entries !== undefined) debugLog.read('%s XREAD: %d entries', stream, entries.length);
+    this.streamPosition = inbound.acceptWhileRoom(stream, entries, (e) => this.acceptBroadcast(e)) ?? this.streamPosition;
   }
 
   /** Drops inbox entries already read: MINID keeps the inbox of a long-lived caller short. */
   async trimInbox(): Promise<void> {
     this.inboxReadSinceTrim = 0;
-    await this.host.cmd.xtrim(this.host.inboxKey, 'MINID', '~', this.inboxPosition);
+    const removed = await this.host.cmd.xtrim(this.host.inboxKey, 'MINID', '~', this.inboxPosition);
+    if (removed > 0) debugLog.trim('%s trimmed %d entries (MINID ~ %s)', this.host.inboxKey, removed, this.inboxPosition);
   }
 
   /** Announcements of the control stream: taken whatever the queue's room (nothing is queued). */
