@@ -1,10 +1,13 @@
 // Debug logging (the `debug` package, as ioredis): DEBUG=redis-streams-rpc:* prints the namespaces of
-// connections, reads, trims, calls and handler runs on stderr; without DEBUG nothing is printed.
+// connections, reads, trims, calls and handler runs on stderr; without DEBUG nothing is printed. And
+// logger.info hears of notable events (a reconnection).
 import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { expect } from 'chai';
-import { useRedisTest } from '../support/env.js';
+import { Redis } from 'ioredis';
+import { RedisStreamsIO } from '../../src/index.js';
+import { useRedisTest, waitFor } from '../support/env.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const repoRoot = path.resolve(here, '../..');
@@ -48,5 +51,24 @@ describe('debug logging (DEBUG=redis-streams-rpc:*)', function () {
     expect(code, stderr).to.equal(0);
     expect(stdout).to.equal('sum 5\n');
     expect(stderr).to.equal('');
+  });
+});
+
+describe('logger.info', function () {
+  this.timeout(20_000);
+  const redis = useRedisTest('loginfo');
+
+  it('is told about a reconnection after CLIENT KILL', async () => {
+    const notes: { message: string; details: Readonly<Record<string, unknown>> | undefined }[] = [];
+    const io = redis.track(new RedisStreamsIO({ url: redis.url, stream: redis.name, logger: { warn: () => undefined, info: (message, details) => void notes.push({ message, details }) } }));
+    await io.waitUntilReady();
+    const admin = new Redis(redis.url);
+    try {
+      await admin.client('KILL', 'TYPE', 'normal', 'SKIPME', 'yes');
+    } finally {
+      admin.disconnect();
+    }
+    await waitFor(() => notes.some((n) => n.message.includes('reconnected')), { message: 'no info note of the reconnection' });
+    expect(notes.find((n) => n.message.includes('reconnected'))?.details).to.include({ stream: redis.name });
   });
 });

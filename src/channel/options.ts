@@ -6,7 +6,7 @@
  * @module
  */
 import { RPCInvalidArgumentError } from '../errors.js';
-import { defaultLogger, type Logger } from '../io/typed-emitter.js';
+import { defaultLogger, loggerProblem, type Logger } from '../io/typed-emitter.js';
 import { metadataProblem, type Metadata } from '../protocol/envelope.js';
 import { resolveSerializer, type SerializationOption, type Serializer } from '../protocol/serializer.js';
 import type { CallOptions } from './types.js';
@@ -136,9 +136,8 @@ export function resolveChannelOptions<Local extends object>(options: RPCChannelO
     throw new RPCInvalidArgumentError('remoteStacks', `expected "keep" or "omit", got ${JSON.stringify(stacks) ?? typeof stacks}`);
   }
   if (asyncContext !== undefined && typeof asyncContext !== 'boolean') throw new RPCInvalidArgumentError('asyncContext', `expected a boolean, got ${String(asyncContext)}`);
-  if (logger !== undefined && (typeof logger !== 'object' || logger === null || typeof logger.warn !== 'function')) {
-    throw new RPCInvalidArgumentError('logger', 'expected an object with a warn(message, error) method');
-  }
+  const badLogger = logger === undefined ? undefined : loggerProblem(logger);
+  if (badLogger !== undefined) throw new RPCInvalidArgumentError('logger', badLogger);
   return {
     expose,
     timeoutMs: validateTimeout(timeout === undefined ? DEFAULT_CHANNEL_OPTIONS.timeout : timeout, 'timeout'),

@@ -1,9 +1,34 @@
 import type { EventMap } from './io-interface.js';
 
-/** Where background problems go when nobody listens to `'error'`. */
+/**
+ * Where background problems go when nobody listens to `'error'`, and notable
+ * events. Only `warn` is required: a logger without `error` gets errors on
+ * `warn` (as before `error` existed); one without `info` gets no notes.
+ * Debug-level lines go through the `debug` package (`DEBUG=redis-streams-rpc:*`).
+ */
 export interface Logger {
-  /** Reports a problem nobody subscribed to. */
+  /** Reports a problem nobody subscribed to, when the logger has no `error`. */
   warn(message: string, error?: unknown): void;
+  /** Reports an `'error'` nobody listens to (or a listener that threw). */
+  error?(message: string, error?: unknown): void;
+  /** Notable events that are not failures: a reconnection, a request dead-lettered, a take-over. */
+  info?(message: string, details?: Readonly<Record<string, unknown>>): void;
+}
+
+/** Why `logger` is not a {@link Logger}, or undefined when it is. */
+export function loggerProblem(logger: unknown): string | undefined {
+  if (typeof logger !== 'object' || logger === null || typeof (logger as Logger).warn !== 'function') return 'expected an object with a warn(message, error) method';
+  for (const level of ['error', 'info'] as const) {
+    const fn = (logger as Record<string, unknown>)[level];
+    if (fn !== undefined && typeof fn !== 'function') return `its "${level}" must be a function when present`;
+  }
+  return undefined;
+}
+
+/** Sends an unobserved error to the logger's `error`, else its `warn`. */
+export function logError(logger: Logger, message: string, error: unknown): void {
+  if (logger.error !== undefined) logger.error(message, error);
+  else logger.warn(message, error);
 }
 
 /**
@@ -68,7 +93,7 @@ export class TypedEmitter<Events extends EventMap<Events>> {
   emit<E extends keyof Events & string>(event: E, ...args: Parameters<Events[E]>): boolean {
     const set = this.listeners.get(event);
     if (set === undefined || set.size === 0) {
-      if (event === 'error') this.logger.warn('redis-streams-rpc error with no "error" listener', args[0]);
+      if (event === 'error') logError(this.logger, 'redis-streams-rpc error with no "error" listener', args[0]);
       return false;
     }
     for (const listener of [...set]) {
@@ -76,7 +101,7 @@ export class TypedEmitter<Events extends EventMap<Events>> {
         (listener as (...a: Parameters<Events[E]>) => void)(...args);
       } catch (err) {
         if (event !== 'error') this.emit('error' as E, ...([err] as unknown as Parameters<Events[E]>));
-        else this.logger.warn('an "error" listener threw', err);
+        else logError(this.logger, 'an "error" listener threw', err);
       }
     }
     return true;

@@ -270,6 +270,7 @@ export class GroupConsumer {
       events.emit('error', new RPCProtocolError(`${result.trimmed.length} pending entr${result.trimmed.length === 1 ? 'y was' : 'ies were'} trimmed from the stream before being handled (maxLen too small?)`, result.trimmed[0]));
     }
     if (result.claimed.length === 0) return;
+    this.host.opts.logger?.info?.('redis-streams-rpc took over requests of a stopped worker', { ids: result.claimed.map((c) => c.entry.id), consumer: this.host.opts.consumerName });
     debugLog.claim('%s took over %s', this.host.opts.consumerName, result.claimed.map((c) => `${c.entry.id} (delivery ${c.deliveries})`).join(', '));
     for (const { entry } of result.claimed) counters.reclaimed += entry.type === 'data' ? entry.data.length : 0;
     events.emit('reclaimed', { ids: result.claimed.map((c) => c.entry.id) });
@@ -335,6 +336,7 @@ export class GroupConsumer {
         inbound.counters.deadLettered += entry.data.length;
         inbound.counters.ackedEntries++;
         inbound.events.emit('dead-letter', { id: entry.id, from: entry.from, deliveries, deadLetterId, reason });
+        opts.logger?.info?.('redis-streams-rpc dead-lettered a request', { id: entry.id, from: entry.from, deliveries, deadLetterId, reason });
         // The channel answers the caller with an RPCDeliveryError instead of letting it time out.
         for (const data of entry.data) inbound.push({ data, from: entry.from, id: entry.id, undeliverable: { deliveries, reason }, lane: 'request' });
       })

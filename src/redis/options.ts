@@ -1,7 +1,7 @@
 import type { Cluster, Redis, RedisOptions } from 'ioredis';
 import { nanoid } from 'nanoid';
 import { RPCInvalidArgumentError } from '../errors.js';
-import type { Logger } from '../io/typed-emitter.js';
+import { loggerProblem, type Logger } from '../io/typed-emitter.js';
 import { MAX_MESSAGES_PER_ENTRY } from './entries.js';
 import { keyPrefix } from './keys.js';
 import { resolveSigning, type ResolvedSigning, type SigningOptions } from './signing.js';
@@ -194,6 +194,8 @@ export function resolveOptions(options: RedisStreamsIOOptions): ResolvedRedisStr
   if (o.redisOptions !== undefined && (typeof o.redisOptions !== 'object' || o.redisOptions === null)) {
     throw new RPCInvalidArgumentError('redisOptions', 'expected an ioredis options object');
   }
+  const badLogger = o.logger === undefined ? undefined : loggerProblem(o.logger);
+  if (badLogger !== undefined) throw new RPCInvalidArgumentError('logger', badLogger);
   const resolved: ResolvedRedisStreamsOptions = {
     url: redisUrl(o.url),
     client: o.client,

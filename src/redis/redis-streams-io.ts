@@ -408,6 +408,7 @@ export class RedisStreamsIO implements IoInterface<RedisStreamsIOEvents> {
       if (!back || this.inbound.closed) return;
       counters.reconnects++;
       events.emit('reconnect', { connection: role, reconnects: counters.reconnects });
+      this.opts.logger?.info?.('redis-streams-rpc reconnected', { connection: role, reconnects: counters.reconnects, stream: this.name });
       if (role === 'command') this.recreateTopology();
     });
     conn.on('error', (err: Error) => {
