@@ -54,12 +54,20 @@ async function setUpTracing(): Promise<typeof tracing> {
   const tracerProvider = new traceBase.BasicTracerProvider({ spanProcessors: [new traceBase.SimpleSpanProcessor(exporter)] });
   const reader = new metrics.PeriodicExportingMetricReader({ exporter: new metrics.InMemoryMetricExporter(metrics.AggregationTemporality.CUMULATIVE), exportIntervalMillis: 60_000 });
   const meterProvider = new metrics.MeterProvider({ readers: [reader] });
-  api.context.setGlobalContextManager(new hooks.AsyncLocalStorageContextManager().enable());
+  // Enabled only during the tracing rounds: its AsyncLocalStorage slows every promise of the process.
+  const contextManager = new hooks.AsyncLocalStorageContextManager();
+  api.context.setGlobalContextManager(contextManager);
   api.propagation.setGlobalPropagator(new core.W3CTraceContextPropagator());
   let handle: { disable(): void } | undefined;
   return {
-    enable: (mode) => (handle = instrumentRedisStreamsRpc({ tracerProvider, meterProvider, traces: mode !== 'metrics', metrics: mode !== 'spans' })),
-    disable: () => handle?.disable(),
+    enable: (mode) => {
+      contextManager.enable();
+      handle = instrumentRedisStreamsRpc({ tracerProvider, meterProvider, traces: mode !== 'metrics', metrics: mode !== 'spans' });
+    },
+    disable: () => {
+      handle?.disable();
+      contextManager.disable();
+    },
     reset: () => exporter.reset(),
   };
 }
