@@ -18,6 +18,7 @@ export type RPCErrorCode =
   | 'ERR_RPC_PAYLOAD_TOO_LARGE'
   | 'ERR_RPC_SIGNATURE'
   | 'ERR_REDIS_CONNECTION'
+  | 'ERR_REDIS_PERMISSION'
   | 'ERR_REDIS_DESTROYED'
   | 'ERR_REDIS_NOT_FOUND';
 
@@ -244,6 +245,33 @@ export class RedisStreamsConnectionError extends RPCError {
   /** @param detail - What failed. */
   constructor(detail: string, options?: RPCErrorOptions) {
     super(`Redis Streams connection error: ${detail}`, options);
+  }
+}
+
+/**
+ * Redis refused a command with `NOPERM`: the ACL user this IO connects as may
+ * not run it, or not on that key. Retrying does not help until an operator
+ * changes the ACL (see the README's "ACL roles"). The ioredis `ReplyError` is
+ * the `cause`.
+ *
+ * Raised by the call or write that needed the command, by `waitUntilReady()`
+ * when the IO cannot set itself up, and on `'error'` each time a background
+ * task (a read loop, recovery, a heartbeat, `destroy()`) is refused again.
+ * Calls pending on an IO that may not read its own inbox reject with it.
+ */
+export class RedisStreamsPermissionError extends RPCError {
+  readonly code = 'ERR_REDIS_PERMISSION' as const;
+  /** The command Redis refused, upper case (`XREADGROUP`), or `'unknown'` when the reply did not name it. */
+  readonly command: string;
+
+  /**
+   * @param action - What this library was doing, e.g. `read the inbox "{s}:inbox:a"`.
+   * @param command - The refused command.
+   * @param detail - Redis' reply text.
+   */
+  constructor(action: string, command: string, detail: string, options?: RPCErrorOptions) {
+    super(`Redis refused ${command} (${action}): ${detail}. Grant it to this Redis user; see "ACL roles" in the README`, options);
+    this.command = command;
   }
 }
 

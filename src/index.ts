@@ -48,6 +48,7 @@ export {
   RPCPayloadTooLargeError,
   RPCSignatureError,
   RedisStreamsConnectionError,
+  RedisStreamsPermissionError,
   RedisStreamsDestroyedError,
   RedisStreamsNotFoundError,
 } from './errors.js';

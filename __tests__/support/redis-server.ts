@@ -6,7 +6,9 @@ import { accessSync, constants as fsConstants, mkdtempSync, readFileSync, rmSync
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { Redis } from 'ioredis';
+import tls from 'node:tls';
+import { Redis, type RedisOptions } from 'ioredis';
+import type { TestCertificates } from './tls.js';
 
 const READY_TIMEOUT_MS = 10_000;
 const STOP_GRACE_MS = 5_000;
@@ -22,6 +24,11 @@ export interface RedisServerOptions {
   dir?: string;
   /** Extra `redis-server` arguments, e.g. `['--maxmemory', '10mb']`. */
   extraArgs?: string[];
+  /**
+   * TLS only: the plain port is off (`--port 0`), the server listens with these certificates on
+   * `port` (`--tls-port`) and does not ask clients for certificates. `url` is then `rediss://`.
+   */
+  tls?: TestCertificates;
 }
 
 /**
@@ -69,6 +76,8 @@ export class RedisServer {
   readonly port: number;
   readonly url: string;
   readonly dir: string;
+  /** TLS material when started with `tls`. */
+  readonly tls: TestCertificates | undefined;
   private proc: ChildProcess;
   private stderr = '';
   private spawnFailed = false;
@@ -81,10 +90,12 @@ export class RedisServer {
     dir: string,
     ownsDir: boolean,
     proc: ChildProcess,
+    tlsFiles: TestCertificates | undefined,
   ) {
     this.port = port;
-    this.url = `redis://127.0.0.1:${port}`;
+    this.url = `${tlsFiles ? 'rediss' : 'redis'}://127.0.0.1:${port}`;
     this.dir = dir;
+    this.tls = tlsFiles;
     this.ownsDir = ownsDir;
     this.proc = proc;
   }
@@ -93,6 +104,11 @@ export class RedisServer {
   get pid(): number {
     if (this.proc.pid === undefined) throw new Error('redis-server has no pid (spawn failed)');
     return this.proc.pid;
+  }
+
+  /** ioredis options a client needs besides `url`: the CA, for a TLS server. */
+  get clientOptions(): RedisOptions {
+    return this.tls ? { tls: { ca: this.tls.ca } } : {};
   }
 
   /** Whether the current process is still running. */
@@ -116,12 +132,15 @@ export class RedisServer {
       ...(opts.appendOnly
         ? ['--appendonly', 'yes', '--appendfsync', 'always']
         : ['--appendonly', 'no', '--save', '']),
+      ...(opts.tls
+        ? ['--tls-cert-file', opts.tls.certFile, '--tls-key-file', opts.tls.keyFile, '--tls-ca-cert-file', opts.tls.caFile, '--tls-auth-clients', 'no']
+        : []),
       ...(opts.extraArgs ?? []),
     ];
     for (let attempt = 1; ; attempt++) {
       // A probed port can be taken by someone else before redis binds it; retry unless it was fixed.
       const port = opts.port ?? (await freePort());
-      const server = new RedisServer(bin, args, port, dir, ownsDir, spawnRedis(bin, port, args));
+      const server = new RedisServer(bin, args, port, dir, ownsDir, spawnRedis(bin, port, args, opts.tls !== undefined), opts.tls);
       server.watchProcess();
       running.add(server);
       try {
@@ -133,6 +152,13 @@ export class RedisServer {
         const retry = opts.port === undefined && attempt < PORT_ATTEMPTS && isAddrInUse(err);
         if (!retry) {
           if (ownsDir) rmSync(dir, { recursive: true, force: true });
+          if (opts.tls && err instanceof Error) {
+            throw new Error(
+              `${err.message}\nA TLS-only redis-server did not start: this redis-server may be built without TLS. ` +
+                "Debian/Ubuntu's redis-server (7.0) has it (sudo apt-get install redis-server); a source build needs BUILD_TLS=yes.",
+              { cause: err },
+            );
+          }
           throw err;
         }
       }
@@ -173,7 +199,7 @@ export class RedisServer {
     if (opts.downMs) await new Promise((resolve) => setTimeout(resolve, opts.downMs));
     this.stderr = '';
     this.spawnFailed = false;
-    this.proc = spawnRedis(this.bin, this.port, this.args);
+    this.proc = spawnRedis(this.bin, this.port, this.args, this.tls !== undefined);
     this.watchProcess();
     running.add(this);
     await this.waitReady();
@@ -235,6 +261,7 @@ export class RedisServer {
 
   private async withClient<T>(fn: (client: Redis) => Promise<T>, quit = true): Promise<T> {
     const client = new Redis(this.url, {
+      ...this.clientOptions,
       lazyConnect: true,
       retryStrategy: () => null,
       maxRetriesPerRequest: 0,
@@ -260,7 +287,7 @@ export class RedisServer {
             `(code ${this.proc.exitCode}, signal ${this.proc.signalCode}):\n${this.logTail()}`,
         );
       }
-      if (await ping(this.port)) return;
+      if (await ping(this.port, this.tls?.ca)) return;
       await new Promise((resolve) => setTimeout(resolve, 25));
     }
     throw new Error(
@@ -269,8 +296,9 @@ export class RedisServer {
   }
 }
 
-function spawnRedis(bin: string, port: number, args: string[]): ChildProcess {
-  return spawn(bin, ['--port', String(port), ...args], {
+function spawnRedis(bin: string, port: number, args: string[], tlsOnly: boolean): ChildProcess {
+  const ports = tlsOnly ? ['--port', '0', '--tls-port', String(port)] : ['--port', String(port)];
+  return spawn(bin, [...ports, ...args], {
     stdio: ['ignore', 'ignore', 'pipe'],
     shell: false,
   });
@@ -298,10 +326,10 @@ function freePort(): Promise<number> {
   });
 }
 
-/** One PING over a raw socket; true only on +PONG (a loading server answers -LOADING). */
-function ping(port: number): Promise<boolean> {
+/** One PING over a raw socket (TLS when given the CA); true only on +PONG (a loading server answers -LOADING). */
+function ping(port: number, ca?: string): Promise<boolean> {
   return new Promise((resolve) => {
-    const sock = net.connect({ host: '127.0.0.1', port });
+    const sock = ca === undefined ? net.connect({ host: '127.0.0.1', port }) : tls.connect({ host: '127.0.0.1', port, ca });
     let buf = '';
     const done = (ok: boolean): void => {
       sock.destroy();
@@ -309,7 +337,7 @@ function ping(port: number): Promise<boolean> {
     };
     sock.setTimeout(1_000, () => done(false));
     sock.once('error', () => done(false));
-    sock.once('connect', () => sock.write('PING\r\n'));
+    sock.once(ca === undefined ? 'connect' : 'secureConnect', () => sock.write('PING\r\n'));
     sock.on('data', (chunk: Buffer) => {
       buf += chunk.toString('latin1');
       if (buf.includes('\r\n')) done(buf.startsWith('+PONG'));

@@ -99,6 +99,7 @@ export class RPCChannel<Local extends object = Record<string, never>, Remote ext
     if (error instanceof RPCSignatureError) this.lastRefusal = { error, at: Date.now() };
     this.reportError(error);
   };
+  private readonly onAnswersUnreachable = (error: Error): void => this.pending.rejectAll(() => error);
   private readonly onPeerDestroyed = (peerId: string): void => {
     this.handler.forgetPeer(peerId);
     this.events.emit('peer-destroyed', peerId);
@@ -134,6 +135,7 @@ export class RPCChannel<Local extends object = Record<string, never>, Remote ext
     });
     io.on('error', this.onIoError);
     io.on('peer-destroyed', this.onPeerDestroyed);
+    io.on('answers-unreachable', this.onAnswersUnreachable);
     if (o.expose !== undefined) this.expose(o.expose);
     this.loop = this.readLoop().catch((err: unknown) => this.onLoopFailure(err));
     if (channelOpenChannel.hasSubscribers) {
@@ -237,6 +239,7 @@ export class RPCChannel<Local extends object = Record<string, never>, Remote ext
       await this.loop;
       this.io.off('error', this.onIoError);
       this.io.off('peer-destroyed', this.onPeerDestroyed);
+      this.io.off('answers-unreachable', this.onAnswersUnreachable);
       if (this.lifeEvent !== undefined && channelCloseChannel.hasSubscribers) channelCloseChannel.publish(this.lifeEvent);
     }
   }

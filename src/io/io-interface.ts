@@ -145,6 +145,12 @@ export interface IoEvents {
   error: (error: Error) => void;
   /** A peer announced that it is going away (`signalDestroy()`, or Redis: the `destroy()` of a caller). Once per peer. */
   'peer-destroyed': (peerId: string) => void;
+  /**
+   * Answers cannot reach this endpoint (Redis refuses to let it read its
+   * inbox): no call pending now can succeed, and the channel rejects them with
+   * `error` instead of letting them time out. Emitted again each time it recurs.
+   */
+  'answers-unreachable': (error: Error) => void;
 }
 
 /** A listener map: event name to listener signature. */

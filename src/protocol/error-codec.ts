@@ -18,6 +18,7 @@ import {
   RPCTimeoutError,
   RedisStreamsConnectionError,
   RedisStreamsDestroyedError,
+  RedisStreamsPermissionError,
 } from '../errors.js';
 
 /** An error as plain data. */
@@ -106,6 +107,7 @@ const LIBRARY: Record<string, Prototype> = {
   RPCPayloadTooLargeError: RPCPayloadTooLargeError.prototype,
   RedisStreamsConnectionError: RedisStreamsConnectionError.prototype,
   RedisStreamsDestroyedError: RedisStreamsDestroyedError.prototype,
+  RedisStreamsPermissionError: RedisStreamsPermissionError.prototype,
 };
 
 function isRecord(v: unknown): v is Record<string, unknown> {

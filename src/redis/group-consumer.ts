@@ -10,7 +10,7 @@ import type { Redis } from 'ioredis';
 import { debugLog } from '../debug-log.js';
 import { RPCProtocolError, RPCSignatureError } from '../errors.js';
 import { Signal, sleep } from './async-utils.js';
-import type { RedisConnection } from './connection.js';
+import { isPermissionError, redisError, type RedisConnection } from './connection.js';
 import { Control, MAX_MESSAGES_PER_ENTRY, parseReadReply, type ParsedEntry } from './entries.js';
 import { GroupRecovery, type ReclaimResult } from './group-recovery.js';
 import type { IoInboundMessage } from '../io/io-interface.js';
@@ -156,7 +156,7 @@ export class GroupConsumer {
     // waiting in its queue (a stopped or wedged reader above) must not claim
     // more, nor claim back its own unread ones (XAUTOCLAIM would count a
     // delivery each time and drag them towards the dead letters).
-    if (this.recoveryDue && this.host.inbound.queue.size === 0 && (await this.recoverOne())) return;
+    if (this.recoveryDue && this.host.inbound.queue.size === 0 && (await this.recoverOrReport())) return;
     const { inbound, opts, keys } = this.host;
     const granted = await this.reserve();
     try {
@@ -174,6 +174,23 @@ export class GroupConsumer {
       parsed.forEach((entry, i) => this.accept(copies?.has(i) === true ? replayed(entry, keys.stream) : entry, 1));
     } finally {
       inbound.queue.release(granted);
+    }
+  }
+
+  /**
+   * {@link recoverOne}, except that a recovery command the ACL refuses
+   * (XPENDING, XCLAIM, XAUTOCLAIM) is reported and recovery waits for its next
+   * turn (every {@link recoveryIntervalMs}, reported again each time): the
+   * worker keeps reading new requests meanwhile.
+   */
+  private async recoverOrReport(): Promise<boolean> {
+    try {
+      return await this.recoverOne();
+    } catch (err) {
+      if (!isPermissionError(err)) throw err;
+      this.recoveryDue = false;
+      this.host.reportBackground(redisError(`take over pending requests of group "${this.host.opts.consumerGroup}"`, err));
+      return false;
     }
   }
 

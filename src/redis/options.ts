@@ -34,8 +34,20 @@ export interface RedisStreamsIOOptions {
   blockTimeout?: number;
   /** Approximate length cap (`MAXLEN ~`) applied on every request written; unset means no trimming. */
   maxLen?: number;
-  /** Id of this endpoint; replies are addressed to it. @defaultValue a nanoid */
+  /** Id of this endpoint; replies are addressed to it. @defaultValue `sessionIdPrefix` followed by a nanoid */
   sessionId?: string;
+  /**
+   * Start of this endpoint's session id: the generated id is this prefix
+   * followed by a nanoid (a given `sessionId` must start with it). The inbox
+   * key is then `<prefix of the stream>:inbox:<sessionIdPrefix>...`, so a Redis
+   * ACL can grant one service its own inboxes by a key pattern
+   * (`%R~{orders}:inbox:billing-*`) and no one else's; see "ACL roles" in the
+   * README. No whitespace and no glob characters (`*?[]\`), so the pattern
+   * means what it says; end it with a separator (`billing-`) so that no
+   * other service's prefix starts with it.
+   * @defaultValue '' (no prefix)
+   */
+  sessionIdPrefix?: string;
   /**
    * Bound of the inbound queue, and of requests a worker holds at once. Beyond it the oldest queued message is dropped and reported.
    * @defaultValue 1000
@@ -112,6 +124,8 @@ export const DEFAULT_REDIS_STREAMS_OPTIONS = {
   inboxTtlMs: 60_000,
   /** Messages of one tick sharing an entry. */
   writeBatchSize: 16,
+  /** No session id prefix. */
+  sessionIdPrefix: '',
 } as const;
 
 /** Options after defaults and validation. */
@@ -125,6 +139,7 @@ export interface ResolvedRedisStreamsOptions {
   readonly blockTimeout: number;
   readonly maxLen: number | undefined;
   readonly sessionId: string;
+  readonly sessionIdPrefix: string;
   readonly maxQueueSize: number;
   readonly useConsumerGroup: boolean;
   readonly claimIdleMs: number;
@@ -137,7 +152,7 @@ export interface ResolvedRedisStreamsOptions {
 }
 
 const KNOWN = new Set<string>([
-  'url', 'client', 'redisOptions', 'stream', 'consumerGroup', 'consumerName', 'blockTimeout', 'maxLen', 'sessionId',
+  'url', 'client', 'redisOptions', 'stream', 'consumerGroup', 'consumerName', 'blockTimeout', 'maxLen', 'sessionId', 'sessionIdPrefix',
   'maxQueueSize', 'useConsumerGroup', 'claimIdleMs', 'maxDeliveries', 'deadLetterStream', 'inboxTtlMs', 'writeBatchSize', 'logger', 'signing',
 ]);
 const MAX_MS = 2_147_483_647;
@@ -154,6 +169,16 @@ function name(option: string, value: unknown): string {
     throw new RPCInvalidArgumentError(option, `expected a non-empty string without whitespace, got ${JSON.stringify(value) ?? String(value)}`);
   }
   return value;
+}
+
+/** A {@link RedisStreamsIOOptions.sessionIdPrefix}: ACL key patterns must be able to name it literally. */
+function idPrefix(value: unknown): string {
+  if (value === '') return value;
+  const prefix = name('sessionIdPrefix', value);
+  if (/[*?[\]\\]/.test(prefix) || prefix.length > 256) {
+    throw new RPCInvalidArgumentError('sessionIdPrefix', `"${prefix}" has glob characters (*?[]\\) or is longer than 256; an ACL key pattern could not name it literally`);
+  }
+  return prefix;
 }
 
 /** Validates a `redis://` or `rediss://` URL. @throws {@link RPCInvalidArgumentError} naming `url`. */
@@ -184,7 +209,11 @@ export function resolveOptions(options: RedisStreamsIOOptions): ResolvedRedisStr
     if (!KNOWN.has(key)) throw new RPCInvalidArgumentError(key, `unknown option; known options are ${[...KNOWN].join(', ')}`);
   }
   const o = { ...DEFAULT_REDIS_STREAMS_OPTIONS, ...stripUndefined(options) };
-  const sessionId = o.sessionId === undefined ? nanoid(12) : name('sessionId', o.sessionId);
+  const sessionIdPrefix = idPrefix(o.sessionIdPrefix);
+  const sessionId = o.sessionId === undefined ? sessionIdPrefix + nanoid(12) : name('sessionId', o.sessionId);
+  if (!sessionId.startsWith(sessionIdPrefix)) {
+    throw new RPCInvalidArgumentError('sessionId', `"${sessionId}" does not start with sessionIdPrefix "${sessionIdPrefix}"; give one that does, or leave sessionId out`);
+  }
   const stream = name('stream', o.stream);
   keyPrefix(stream);
   if (typeof o.useConsumerGroup !== 'boolean') throw new RPCInvalidArgumentError('useConsumerGroup', `expected a boolean, got ${String(o.useConsumerGroup)}`);
@@ -206,6 +235,7 @@ export function resolveOptions(options: RedisStreamsIOOptions): ResolvedRedisStr
     blockTimeout: integer('blockTimeout', o.blockTimeout, 1, MAX_MS),
     maxLen: o.maxLen === undefined ? undefined : integer('maxLen', o.maxLen, 1),
     sessionId,
+    sessionIdPrefix,
     maxQueueSize: integer('maxQueueSize', o.maxQueueSize, 1, 1_000_000),
     useConsumerGroup: o.useConsumerGroup,
     claimIdleMs: integer('claimIdleMs', o.claimIdleMs, 50, MAX_MS),

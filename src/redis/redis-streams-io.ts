@@ -10,6 +10,9 @@ import {
   isBusyGroupError,
   isLibraryError,
   isNoGroupError,
+  isPermissionError,
+  isRefusedConnection,
+  redisError,
   type RedisConnection,
 } from './connection.js';
 import { Control, Field, parseEntryList, toStreamEntry } from './entries.js';
@@ -27,6 +30,9 @@ export type { RedisStreamsIOEvents, StreamEntry, StreamInfo } from './types.js';
 
 /** Longest destroy() waits for its read loops to stop, in milliseconds. */
 const LOOP_STOP_GRACE_MS = 2000;
+
+/** Longest pause between two attempts of a read the ACL refuses; each refusal is reported. */
+const DENIED_RETRY_MAX_MS = 5000;
 
 /**
  * {@link IoInterface} on Redis Streams (ioredis), in two modes:
@@ -79,6 +85,13 @@ export class RedisStreamsIO implements IoInterface<RedisStreamsIOEvents> {
   private commandDown = false;
   /** Why the last set-up attempt failed, while the IO is not set up. */
   private setUpFailure: unknown = undefined;
+  private setUpDone = false;
+  /** Whether set-up found this IO serving (broadcast: it then fixed the read position in the request stream). */
+  private servedAtSetUp = false;
+  /** The command connection failed in a way only an operator fixes (TLS verification, credentials); cleared on 'ready'. */
+  private connectionRefusal: RPCError | undefined;
+  /** Notified when set-up fails or the connection is refused: wakes waitUntilReady(). */
+  private readonly setUpFailed = new Signal();
 
   /**
    * @param options - See {@link RedisStreamsIOOptions}; defaults in {@link DEFAULT_REDIS_STREAMS_OPTIONS}.
@@ -138,7 +151,9 @@ export class RedisStreamsIO implements IoInterface<RedisStreamsIOEvents> {
     );
     // Writes are held until this has created the inbox and the group (see WriteBatcher).
     this.ready = this.setUp();
-    this.loops.push(this.readLoop(this.newReader(), (reader) => this.streams.readInboxOnce(reader)));
+    // A caller that may not read its inbox gets no answers: its pending calls fail with the refusal.
+    const inboxDenied = (error: Error): void => void this.inbound.events.emit('answers-unreachable', error);
+    this.loops.push(this.readLoop(this.newReader(), (reader) => this.streams.readInboxOnce(reader), `read the inbox "${this.inboxKey}"`, inboxDenied));
     this.every(Math.floor(o.inboxTtlMs / 3), () => this.heartbeat());
   }
 
@@ -148,10 +163,25 @@ export class RedisStreamsIO implements IoInterface<RedisStreamsIOEvents> {
    * seen by that peer, like any subscription; await this on servers before
    * announcing them. Writes need not wait for it.
    *
+   * While Redis is unreachable it keeps waiting (the IO retries with backoff),
+   * but a failure that retrying cannot fix rejects at once; the IO keeps
+   * retrying in the background, so a later call may resolve once fixed.
+   *
+   * @throws {@link RedisStreamsPermissionError} when the ACL refuses a command set-up needs.
+   * @throws {@link RedisStreamsConnectionError} when the server's TLS certificate fails
+   *   verification (wrong CA, wrong host name: the TLS error is the `cause`) or Redis refuses the credentials.
    * @throws {@link RedisStreamsDestroyedError} if destroyed before becoming ready.
    */
   async waitUntilReady(): Promise<void> {
-    if (!(await this.whenReady())) throw new RedisStreamsDestroyedError('become ready');
+    for (;;) {
+      const refused = this.refusal();
+      if (refused !== undefined) throw refused;
+      let unsubscribe: () => void = () => undefined;
+      const failed = new Promise<undefined>((resolve) => (unsubscribe = this.setUpFailed.subscribe(() => resolve(undefined))));
+      const ready = await Promise.race([this.whenReady(), failed]).finally(unsubscribe);
+      if (ready === true) return;
+      if (ready === false) throw new RedisStreamsDestroyedError('become ready');
+    }
   }
 
   /** The stream carrying requests. */
@@ -244,11 +274,17 @@ export class RedisStreamsIO implements IoInterface<RedisStreamsIOEvents> {
     // Requests get a reader of their own, so that serving can start at any time
     // without interrupting the inbox reader's blocking XREAD.
     const group = this.group;
-    if (group === undefined) {
-      this.loops.push(this.readLoop(this.newReader(), (reader) => this.streams.readBroadcastOnce(reader)));
-      return;
-    }
-    this.loops.push(this.readLoop(this.newReader(), (reader) => group.readOnce(reader)));
+    const read = group === undefined ? (reader: RedisConnection) => this.streams.readBroadcastOnce(reader) : (reader: RedisConnection) => group.readOnce(reader);
+    let positioned = group !== undefined;
+    const step = async (reader: RedisConnection): Promise<void> => {
+      // Set up as a pure caller (whose ACL need not let it read the stream): fix the position now.
+      if (!positioned && !this.servedAtSetUp) await this.fixStreamPosition();
+      positioned = true;
+      await read(reader);
+    };
+    const action = group === undefined ? `read requests from "${this.keys.stream}"` : `read requests of group "${this.opts.consumerGroup}" from "${this.keys.stream}"`;
+    this.loops.push(this.readLoop(this.newReader(), step, action));
+    if (group === undefined) return;
     this.every(Math.max(20, Math.floor(this.opts.claimIdleMs / 3)), () => group.renewLeases());
     this.every(group.recoveryIntervalMs, () => Promise.resolve(group.markRecoveryDue()));
   }
@@ -303,7 +339,7 @@ export class RedisStreamsIO implements IoInterface<RedisStreamsIOEvents> {
   /** Reports a background failure on `'error'`, once per outage. */
   private reportBackground(err: unknown): void {
     if (this.inbound.closed) return;
-    const error = err instanceof RPCError ? err : connectionError('background task', err);
+    const error = redisError('background task', err);
     if (error instanceof RedisStreamsConnectionError && this.commandDown) return;
     this.inbound.events.emit('error', error);
   }
@@ -311,7 +347,7 @@ export class RedisStreamsIO implements IoInterface<RedisStreamsIOEvents> {
   private writeValid(message: IoOutboundMessage): Promise<void> {
     if (this.inbound.closed) return Promise.reject(new RedisStreamsDestroyedError('write'));
     // Set only while set-up keeps failing: nothing has been sent yet.
-    if (this.setUpFailure !== undefined) return Promise.reject(connectionError('write (the IO could not create its inbox)', this.setUpFailure));
+    if (this.setUpFailure !== undefined) return Promise.reject(this.refusal() ?? redisError('write (the IO could not create its inbox)', this.setUpFailure));
     const { data, target, settles } = message;
     if (target === undefined) {
       this.wroteRequests = true;
@@ -340,16 +376,32 @@ export class RedisStreamsIO implements IoInterface<RedisStreamsIOEvents> {
     // or timer any more; waiting for it would hang destroy().
     await withTimeout(Promise.allSettled(this.loops), LOOP_STOP_GRACE_MS);
     if (this.cmd.status === 'ready') {
-      const leave = this.serving ? this.group?.leaveGroup() : undefined;
+      const leave = this.serving ? this.group?.leaveGroup().catch((err: unknown) => this.reportDenied('leave the consumer group', err)) : undefined;
       // A caller going away tells the workers, so its requests still queued are skipped, not run.
-      const bye = this.wroteRequests ? this.writeBye() : undefined;
-      await withTimeout(Promise.all([this.cmd.del(this.inboxKey), leave, bye]), 1000).catch(() => undefined);
+      const bye = this.wroteRequests ? this.writeBye().catch((err: unknown) => this.reportDenied('write the bye entry', err)) : undefined;
+      const del = this.cmd.del(this.inboxKey).catch((err: unknown) => this.reportDenied(`delete the inbox "${this.inboxKey}"`, err));
+      await withTimeout(Promise.all([del, leave, bye]), 1000);
     }
     if (this.ownsCmd) {
       if (this.cmd.status === 'ready') await withTimeout(this.cmd.quit(), 1000).catch(() => undefined);
       this.cmd.disconnect();
     }
     this.inbound.events.removeAllListeners();
+  }
+
+  /** A clean-up step of destroy() that the ACL refuses is reported (a connection failure there is not news). */
+  private reportDenied(action: string, err: unknown): void {
+    if (isPermissionError(err)) this.inbound.events.emit('error', redisError(action, err));
+  }
+
+  /**
+   * Why set-up cannot succeed without an operator, while it has not: the ACL
+   * refused one of its commands, or the command connection was refused.
+   */
+  private refusal(): RPCError | undefined {
+    if (this.setUpDone) return undefined;
+    if (isPermissionError(this.setUpFailure)) return redisError('set up (create the inbox and the group)', this.setUpFailure);
+    return this.connectionRefusal;
   }
 
   private assertUsable(operation: string): void {
@@ -371,7 +423,7 @@ export class RedisStreamsIO implements IoInterface<RedisStreamsIOEvents> {
 
   private commandError(action: string, err: unknown): Error {
     if (this.inbound.closed) return new RedisStreamsDestroyedError(action, { cause: err });
-    return connectionError(action, err);
+    return redisError(action, err);
   }
 
   private every(ms: number, task: () => Promise<void>): void {
@@ -404,7 +456,10 @@ export class RedisStreamsIO implements IoInterface<RedisStreamsIOEvents> {
       debugLog.connection('%s %s connection ready%s', this.id, role, back ? ' again' : '');
       wasReady = true;
       state = 'up';
-      if (role === 'command') this.commandDown = false;
+      if (role === 'command') {
+        this.commandDown = false;
+        this.connectionRefusal = undefined;
+      }
       if (!back || this.inbound.closed) return;
       counters.reconnects++;
       events.emit('reconnect', { connection: role, reconnects: counters.reconnects });
@@ -412,6 +467,10 @@ export class RedisStreamsIO implements IoInterface<RedisStreamsIOEvents> {
       if (role === 'command') this.recreateTopology();
     });
     conn.on('error', (err: Error) => {
+      if (role === 'command' && isRefusedConnection(err)) {
+        this.connectionRefusal = connectionError('command connection', err);
+        this.setUpFailed.notify();
+      }
       if (state === 'down' || this.inbound.closed) return;
       debugLog.connection('%s %s connection down: %s', this.id, role, err.message);
       state = 'down';
@@ -441,17 +500,23 @@ export class RedisStreamsIO implements IoInterface<RedisStreamsIOEvents> {
    * error, as commands on a down connection do.
    */
   private async setUp(): Promise<boolean> {
+    // One microtask: a channel built on this IO in the same turn has called
+    // acceptRequests() by then, so set-up knows whether this IO serves.
+    await Promise.resolve();
     for (let attempt = 0; !this.inbound.closed; attempt++) {
       try {
         await this.ensureTopology(true);
         debugLog.connection('%s set up: inbox %s%s', this.id, this.inboxKey, this.consumerGroup === undefined ? '' : `, group ${this.consumerGroup}`);
         this.setUpFailure = undefined;
+        this.setUpDone = true;
         this.writes.release();
         return true;
       } catch (err) {
         this.setUpFailure = err;
-        this.writes.failHeld(err);
+        // A refused connection fails the commands with "max retries": the refusal says why.
+        this.writes.failHeld(this.refusal() ?? err);
         this.reportBackground(err);
+        this.setUpFailed.notify();
         await sleep(backoffMs(attempt, 100, 2000), this.stopSignal);
       }
     }
@@ -471,20 +536,24 @@ export class RedisStreamsIO implements IoInterface<RedisStreamsIOEvents> {
         this.cmd.pexpire(this.inboxKey, o.inboxTtlMs),
       );
     }
+    if (first) this.servedAtSetUp = this.serving;
     if (o.useConsumerGroup) {
       // `0`: a new group starts at the retained history, so requests written
       // before any worker existed (by broadcast-mode callers, which never create
       // the group) are served. Stale ones do not run: every request carries its
       // deadline and the channel acknowledges expired ones as expired.
       pending.push(this.createGroup());
-    } else if (first) {
-      pending.push(
-        this.cmd.xrevrange(this.keys.stream, '+', '-', 'COUNT', 1).then((last) => {
-          this.streams.streamPosition = parseEntryList(last)[0]?.id ?? '0-0';
-        }),
-      );
+    } else if (first && this.serving) {
+      // Only a serving peer reads the request stream: a pure caller's ACL need not allow it (README "ACL roles").
+      pending.push(this.fixStreamPosition());
     }
     await Promise.all(pending);
+  }
+
+  /** Broadcast: a serving peer reads requests written from now on. */
+  private async fixStreamPosition(): Promise<void> {
+    const last = await this.cmd.xrevrange(this.keys.stream, '+', '-', 'COUNT', 1);
+    this.streams.streamPosition = parseEntryList(last)[0]?.id ?? '0-0';
   }
 
   /**
@@ -535,7 +604,7 @@ export class RedisStreamsIO implements IoInterface<RedisStreamsIOEvents> {
    * Runs `step` until destroyed. Failures back off with jitter, and one report
    * is made per failure streak, so an outage neither spins nor floods logs.
    */
-  private async readLoop(reader: RedisConnection, step: (reader: RedisConnection) => Promise<void>): Promise<void> {
+  private async readLoop(reader: RedisConnection, step: (reader: RedisConnection) => Promise<void>, action: string, onDenied?: (error: Error) => void): Promise<void> {
     if (!(await this.whenReady())) return;
     let failures = 0;
     while (!this.inbound.closed) {
@@ -544,11 +613,18 @@ export class RedisStreamsIO implements IoInterface<RedisStreamsIOEvents> {
         failures = 0;
       } catch (err) {
         if (this.inbound.closed) return;
-        if (isNoGroupError(err)) await this.createGroup().catch(() => undefined);
-        // Through reportBackground: while the command connection is down, its outage is already reported.
-        else if (failures === 0) this.reportBackground(isLibraryError(err) ? err : connectionError('read', err));
         failures++;
-        await sleep(backoffMs(failures, 50, 2000), this.stopSignal);
+        const denied = isPermissionError(err);
+        if (isNoGroupError(err)) await this.createGroup().catch((e: unknown) => this.reportBackground(redisError('create the consumer group', e)));
+        else if (denied) {
+          // Refused until an operator changes the ACL: reported at every attempt, never retried silently.
+          const error = redisError(action, err);
+          this.reportBackground(error);
+          onDenied?.(error);
+        }
+        // Through reportBackground: while the command connection is down, its outage is already reported.
+        else if (failures === 1) this.reportBackground(isLibraryError(err) ? err : connectionError(action, err));
+        await sleep(backoffMs(failures, denied ? 250 : 50, denied ? DENIED_RETRY_MAX_MS : 2000), this.stopSignal);
       }
     }
   }
