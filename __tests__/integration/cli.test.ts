@@ -170,14 +170,22 @@ describe('redis-streams-rpc CLI', function () {
     // Armed once its blocking XREAD is in.
     await waitFor(async () => (await readers()) > before, { timeoutMs: 20_000, message: 'tail never started reading' });
     const api = pool.caller.getAPI();
-    expect(await api.echo('hidden')).to.equal('hidden');
-    expect(await api.math.add(20, 22)).to.equal(42);
-    await waitFor(() => tail.lines.some((l) => (JSON.parse(l) as TailEvent).type === 'result'), { timeoutMs: 20_000, message: 'no answer tailed' });
+    // The reader count can rise for another reason (a caller's inbox read between two blocks), so
+    // the calls are repeated until tail shows one: a loaded machine may start tail's read late.
+    const tailed = (): boolean => tail.lines.some((l) => (JSON.parse(l) as TailEvent).type === 'result');
+    for (let i = 0; i < 10 && !tailed(); i++) {
+      expect(await api.echo('hidden')).to.equal('hidden');
+      expect(await api.math.add(20, 22)).to.equal(42);
+      await waitFor(tailed, { timeoutMs: 2000 }).catch(() => undefined);
+    }
+    await waitFor(tailed, { timeoutMs: 20_000, message: 'no answer tailed' });
     tail.child.kill('SIGTERM');
     const run = await tail.done;
     expect(run.code).to.equal(0);
     const events = run.stdout.trim().split('\n').map((l) => JSON.parse(l) as TailEvent);
-    expect(events.map((e) => e.type)).to.deep.equal(['request', 'result']);
+    // Only math.add passes the filter: request, result, and again for each repetition.
+    const types = events.map((e) => e.type);
+    expect(types.length % 2 === 0 && types.every((t, i) => t === (i % 2 === 0 ? 'request' : 'result')), types.join(',')).to.equal(true);
     const [request, answer] = events;
     expect(request!.type === 'request' && request!.request.method).to.equal('math.add');
     if (answer!.type !== 'result') throw new Error('expected a result');
@@ -187,8 +195,12 @@ describe('redis-streams-rpc CLI', function () {
     const count = await readers();
     const human = start(['tail', ...common]);
     await waitFor(async () => (await readers()) > count, { timeoutMs: 20_000, message: 'human tail never started reading' });
-    expect(await api.echo('shown')).to.equal('shown');
-    await waitFor(() => human.lines.some((l) => l.includes('← res')), { timeoutMs: 20_000, message: 'no human answer line' });
+    const shown = (): boolean => human.lines.some((l) => l.includes('← res'));
+    for (let i = 0; i < 10 && !shown(); i++) {
+      expect(await api.echo('shown')).to.equal('shown');
+      await waitFor(shown, { timeoutMs: 2000 }).catch(() => undefined);
+    }
+    await waitFor(shown, { timeoutMs: 20_000, message: 'no human answer line' });
     human.child.kill('SIGINT');
     const text = await human.done;
     expect(text.code).to.equal(0);
