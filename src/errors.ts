@@ -194,9 +194,10 @@ export class RPCPayloadTooLargeError extends RPCError {
  * - `unknown-key`: signed with a key id not in this IO's `signing.keys`;
  * - `bad-signature`: its signature does not match: altered, moved to another key, or signed with another secret under the same id;
  * - `outside-window`: Redis stamped it (its id) further from its signing time than `signing.replayWindowMs` (a late copy, or clocks apart);
- * - `replayed`: a copy, under a new id, of an entry this IO already accepted.
+ * - `replayed`: a copy, under a new id, of an entry this IO already accepted;
+ * - `undecryptable`: correctly signed, but an encrypted message (`signing.encrypt`) does not decrypt.
  */
-export type RPCSignatureProblem = 'unsigned' | 'unexpected-signature' | 'unknown-key' | 'bad-signature' | 'outside-window' | 'replayed';
+export type RPCSignatureProblem = 'unsigned' | 'unexpected-signature' | 'unknown-key' | 'bad-signature' | 'outside-window' | 'replayed' | 'undecryptable';
 
 /**
  * An entry was refused by signing (the `signing` option of `RedisStreamsIO`)
@@ -236,6 +237,7 @@ const SIGNATURE_PROBLEMS: Record<RPCSignatureProblem, string> = {
   'bad-signature': 'its signature does not match (altered, moved to another key, or a different secret under the same key id)',
   'outside-window': 'Redis stamped it further from its signing time than "signing.replayWindowMs" (a late copy, or host clocks apart)',
   replayed: 'it is a copy, under a new id, of an entry already accepted (a replay)',
+  undecryptable: 'it is signed, but an encrypted message in it does not decrypt',
 };
 
 /** Redis could not be reached, or a Redis command failed. The ioredis error is the `cause`. */

@@ -15,6 +15,7 @@ import {
   type RPCSignatureProblem,
   type SigningOptions,
 } from '../../src/index.js';
+import { EntrySigner, resolveSigning } from '../../src/redis/signing.js';
 import { deleteKeys, redisUrl, sleep, uniqueName, waitFor } from '../support/env.js';
 
 interface Bank {
@@ -456,6 +457,45 @@ describe('RedisStreamsIO signing (issue 10 attacks)', function () {
       if (lb) await waitFor(async () => (await pendingCount(w.io)) === 0, { message: 'refused request left pending' });
     });
   }
+
+  for (const lb of [false, true]) {
+    const mode = lb ? 'load-balanced' : 'broadcast';
+    it(`${mode}: signing.encrypt: no argument, result or callback argument is readable in Redis, and calls work`, async () => {
+      const ledger = newLedger();
+      ledger.gates.progress.open();
+      const encrypted: SigningOptions = { ...SIGNING, encrypt: true };
+      const w = worker(lb, ledger, { signing: encrypted });
+      const c = caller(lb, { signing: encrypted });
+      // A caller that signs and does not encrypt: readers decrypt whatever is encrypted, and take the rest.
+      const plain = caller(lb, { signing: SIGNING });
+      await Promise.all([w.io.waitUntilReady(), c.io.waitUntilReady(), plain.io.waitUntilReady()]);
+      const secret = `secret-${randomBytes(8).toString('hex')}`;
+      const steps: string[] = [];
+      expect(await c.api.transfer(secret, 1)).to.equal('ok');
+      expect(await c.api.progress((step) => steps.push(step))).to.equal('done');
+      expect(await plain.api.pay(3)).to.equal(3);
+      expect(ledger.transfers).to.deep.equal([`${secret}:1`]);
+      expect(steps).to.deep.equal(['real step']);
+      const dump = JSON.stringify([await raw.xrange(name, '-', '+'), await raw.xrange(c.inbox, '-', '+')]);
+      expect(dump).to.not.include(secret);
+      expect(dump).to.not.include('real step');
+      expect(dump).to.not.include('"transfer"');
+      expect(dump).to.include('~1:');
+      for (const side of [w, c, plain]) expect(side.errors).to.deep.equal([]);
+    });
+  }
+
+  it('signing.encrypt: a correctly signed entry whose message does not decrypt is refused as undecryptable', async () => {
+    const ledger = newLedger();
+    const w = worker(true, ledger, { signing: { ...SIGNING, encrypt: true } });
+    await w.io.waitUntilReady();
+    // Only a key holder can sign: the check behind the MAC, for a writer with a broken cipher.
+    const signer = new EntrySigner(resolveSigning(SIGNING) as NonNullable<ReturnType<typeof resolveSigning>>);
+    const id = (await raw.xadd(name, '*', ...signer.signed(name, ['f', 'someone', 'd', `~1:${'A'.repeat(60)}`]))) as string;
+    await waitFor(() => w.io.stats().refusedEntries === 1);
+    expect(refusals(w.errors).map((e) => [e.entryId, e.problem])).to.deep.equal([[id, 'undecryptable']]);
+    expect(() => new RedisStreamsIO({ url, stream: name, signing: { ...SIGNING, encrypt: 'yes' as unknown as boolean } })).to.throw(RPCInvalidArgumentError, /signing.encrypt/);
+  });
 
   it('load-balanced: copies of a signed request run nowhere in a pool, whichever worker they reach', async () => {
     const ledger = newLedger();

@@ -120,8 +120,9 @@ export class Inbound {
       return parseEntry(raw);
     }
     const problem = this.signer.verify(key, raw);
-    if (problem === undefined) return parseEntry(raw);
-    return { type: 'refused', id: raw.id, error: new RPCSignatureError(problem, key, raw.id, claimedSender(raw)) };
+    const opened = problem === undefined ? this.signer.open(raw) : undefined;
+    if (opened !== undefined) return parseEntry(opened);
+    return { type: 'refused', id: raw.id, error: new RPCSignatureError(problem ?? 'undecryptable', key, raw.id, claimedSender(raw)) };
   }
 
   /** Counts and reports an entry refused by signing. */

@@ -25,6 +25,7 @@
 import { createHmac, createSecretKey, timingSafeEqual, type KeyObject } from 'node:crypto';
 import { RPCInvalidArgumentError, type RPCSignatureProblem } from '../errors.js';
 import { Field, type RawEntry } from './entries.js';
+import { decrypt, encrypt, encryptionKey, isEncrypted } from './payload-cipher.js';
 
 /** The `signing` option of {@link RedisStreamsIOOptions}. */
 export interface SigningOptions {
@@ -47,12 +48,22 @@ export interface SigningOptions {
    * @defaultValue 30000
    */
   replayWindowMs?: number;
+  /**
+   * Also encrypts every message this IO writes (AES-256-GCM, with a key
+   * derived by HKDF-SHA256 from the signing key), so whoever reads Redis sees
+   * no argument or result. Readers decrypt whatever is encrypted, whatever
+   * their own setting: switch it on writer by writer.
+   * @defaultValue false
+   */
+  encrypt?: boolean;
 }
 
 /** Defaults of {@link SigningOptions}. */
 export const DEFAULT_SIGNING_OPTIONS = {
   /** Signing time to stream id time, in milliseconds. */
   replayWindowMs: 30_000,
+  /** Messages are signed, not encrypted. */
+  encrypt: false,
 } as const;
 
 /** Shortest secret accepted, in bytes (the HMAC-SHA256 output size). */
@@ -71,6 +82,9 @@ export interface ResolvedSigning {
   readonly keyId: string;
   readonly keys: ReadonlyMap<string, KeyObject>;
   readonly replayWindowMs: number;
+  readonly encrypt: boolean;
+  /** AES-256 key of each signing key. */
+  readonly cipherKeys: ReadonlyMap<string, Buffer>;
 }
 
 const KEY_ID = /^[A-Za-z0-9._-]{1,64}$/;
@@ -86,7 +100,7 @@ export function resolveSigning(value: unknown): ResolvedSigning | undefined {
   if (value === undefined) return undefined;
   if (typeof value !== 'object' || value === null) throw new RPCInvalidArgumentError('signing', 'expected { keys: { <keyId>: secret }, keyId }');
   for (const name of Object.keys(value)) {
-    if (name !== 'keys' && name !== 'keyId' && name !== 'replayWindowMs') throw new RPCInvalidArgumentError(`signing.${name}`, 'unknown option; known options are keys, keyId, replayWindowMs');
+    if (!['keys', 'keyId', 'replayWindowMs', 'encrypt'].includes(name)) throw new RPCInvalidArgumentError(`signing.${name}`, 'unknown option; known options are keys, keyId, replayWindowMs, encrypt');
   }
   const o = value as Partial<SigningOptions>;
   if (typeof o.keys !== 'object' || o.keys === null || Array.isArray(o.keys)) throw new RPCInvalidArgumentError('signing.keys', 'expected an object of key id to secret');
@@ -106,7 +120,10 @@ export function resolveSigning(value: unknown): ResolvedSigning | undefined {
   if (typeof window !== 'number' || !Number.isInteger(window) || window < 1000 || window > 86_400_000) {
     throw new RPCInvalidArgumentError('signing.replayWindowMs', `expected an integer in [1000, 86400000], got ${String(window)}`);
   }
-  return { keyId: o.keyId, keys, replayWindowMs: window };
+  const encrypt = o.encrypt ?? DEFAULT_SIGNING_OPTIONS.encrypt;
+  if (typeof encrypt !== 'boolean') throw new RPCInvalidArgumentError('signing.encrypt', `expected a boolean, got ${String(encrypt)}`);
+  const cipherKeys = new Map([...keys].map(([id, key]) => [id, encryptionKey(key)] as const));
+  return { keyId: o.keyId, keys, replayWindowMs: window, encrypt, cipherKeys };
 }
 
 /** The MAC of the first `count` fields of an entry written to `key`. */
@@ -152,7 +169,7 @@ export class EntrySigner {
 
   /** `fields` (an entry for `key`) with the signature fields `k`, `t`, `s` appended. */
   signed(key: string, fields: readonly string[]): string[] {
-    const out = fields.slice();
+    const out = this.config.encrypt ? this.encrypted(fields) : fields.slice();
     out.push(Field.KeyId, this.config.keyId, Field.SignedAt, String(Date.now()));
     out.push(Field.Signature, mac(this.signingKey, key, out, out.length).toString('base64url'));
     return out;
@@ -180,6 +197,29 @@ export class EntrySigner {
     if (earlier !== undefined) return earlier === id ? undefined : 'replayed';
     this.remember({ mac: signature, key, id, until: signedAt + window }, stamped);
     return undefined;
+  }
+
+  /**
+   * A verified entry with its messages decrypted (those that are encrypted),
+   * or `undefined` when one does not decrypt.
+   */
+  open(entry: RawEntry): RawEntry | undefined {
+    const { fields } = entry;
+    let out: string[] | undefined;
+    for (let i = 1; i < fields.length; i += 2) {
+      const value = fields[i] as string;
+      if (fields[i - 1] !== Field.Data || !isEncrypted(value)) continue;
+      const key = this.config.cipherKeys.get(fields[fields.length - 5] as string);
+      const plain = key === undefined ? undefined : decrypt(key, value);
+      if (plain === undefined) return undefined;
+      (out ??= fields.slice())[i] = plain;
+    }
+    return out === undefined ? entry : { id: entry.id, fields: out };
+  }
+
+  private encrypted(fields: readonly string[]): string[] {
+    const key = this.config.cipherKeys.get(this.config.keyId) as Buffer;
+    return fields.map((value, i) => (i % 2 === 1 && fields[i - 1] === Field.Data ? encrypt(key, value) : value));
   }
 
   private remember(seen: Seen, stamped: number): void {
