@@ -28,7 +28,7 @@ try {
     console.log(`  ${`math.add(${i}, ${i * 10}) = ${result}`.padEnd(36)}worker ${pid}`);
   }
 
-  console.log('\n-- 12 x text.reverse, all at once: workers pull, so a free worker takes what is waiting');
+  console.log('\n-- 12 x text.reverse, all at once (one stream entry): a worker takes at most concurrency (4), the rest is re-queued for the others');
   const words = ['redis', 'streams', 'rpc', 'typed', 'worker', 'pool'];
   const reversed = await Promise.all(Array.from({ length: 12 }, async (_, i) => {
     const word = words[i % words.length] ?? '';

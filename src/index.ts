@@ -24,6 +24,8 @@ export type {
   IoEvents,
   EventMap,
 } from './io/io-interface.js';
+export { DEFAULT_DRAIN_GRACE_MS } from './io/drain.js';
+export type { DrainOptions } from './io/drain.js';
 export { defaultLogger } from './io/typed-emitter.js';
 export type { Logger } from './io/typed-emitter.js';
 

@@ -157,7 +157,8 @@ describe('RedisStreamsIO coalesces the writes of one tick into one entry per str
     const before = await xacks();
 
     let ticks = 0;
-    const serverIo = new RedisStreamsIO({ url, stream: name, useConsumerGroup: true });
+    // concurrency 256: a read may take 16 entries (each could carry 16 requests), as the test needs.
+    const serverIo = new RedisStreamsIO({ url, stream: name, useConsumerGroup: true, concurrency: 256 });
     channels.push(new RPCChannel<{ tick(): void }, Record<string, never>>(serverIo, { expose: { tick: () => void ticks++ } }) as RPCChannel<object, object>);
     await waitFor(() => ticks === 20);
     await waitFor(async () => ((await raw!.xpending(name, serverIo.getConsumerGroup())) as [number])[0] === 0, { message: 'notifications were not acknowledged' });

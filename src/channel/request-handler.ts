@@ -51,6 +51,9 @@ const NO_METADATA = Object.freeze({});
 /** Runs inbound requests. */
 export class RequestHandler {
   private readonly active = new Set<ActiveRequest>();
+  /** Answers handed to the IO and not written yet. */
+  private writing = 0;
+  private idleWaiters: (() => void)[] = [];
 
   constructor(private readonly host: RequestHandlerHost) {}
 
@@ -70,6 +73,30 @@ export class RequestHandler {
       request.context.abort('the serving channel was destroyed');
     }
     this.active.clear();
+  }
+
+  /** Resolves once no request is being handled and every answer is written, or after `ms`. */
+  whenIdle(ms: number): Promise<void> {
+    if (this.idle()) return Promise.resolve();
+    return new Promise((resolve) => {
+      const timer = setTimeout(resolve, ms);
+      timer.unref();
+      this.idleWaiters.push(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+  }
+
+  private idle(): boolean {
+    return this.active.size === 0 && this.writing === 0;
+  }
+
+  private wakeIfIdle(): void {
+    if (this.idleWaiters.length === 0 || !this.idle()) return;
+    const waiters = this.idleWaiters;
+    this.idleWaiters = [];
+    for (const wake of waiters) wake();
   }
 
   /** Handles one decoded request. */
@@ -228,13 +255,33 @@ export class RequestHandler {
       return;
     }
     const out: IoOutboundMessage = { data: encodeAnswer(kind, id, payload), target: message.from, settles: message.receipt };
-    this.host.io.write(out).catch((err: unknown) => this.host.reportError(toError(err)));
+    this.track(this.host.io.write(out));
+  }
+
+  /** Counts a write until it settles (see {@link whenIdle}); a failure is reported. */
+  private track(write: Promise<void>): void {
+    this.writing++;
+    write.then(
+      () => this.written(),
+      (err: unknown) => {
+        this.written();
+        this.host.reportError(toError(err));
+      },
+    );
+  }
+
+  private written(): void {
+    this.writing--;
+    this.wakeIfIdle();
   }
 
   private settleQuietly(message: IoInboundMessage): void {
     const { receipt } = message;
-    if (receipt === undefined || this.host.io.ack === undefined) return;
-    this.host.io.ack(receipt).catch((err: unknown) => this.host.reportError(toError(err)));
+    if (receipt === undefined || this.host.io.ack === undefined) {
+      this.wakeIfIdle();
+      return;
+    }
+    this.track(this.host.io.ack(receipt));
   }
 
   private startEvent(header: RequestHeader, message: IoInboundMessage): RPCHandleEvent {

@@ -5,6 +5,7 @@ import { TypedEmitter } from '../io/typed-emitter.js';
 import { MessageKind, bytesOverLimit, decodeMessage, encodeRequest, metadataProblem, salvageHeader, type CallbackHeader, type RequestHeader } from '../protocol/envelope.js';
 import { deserializeError } from '../protocol/error-codec.js';
 import { decodeValue, encodeValue, type Serializer } from '../protocol/serializer.js';
+import { drainGraceMs, type DrainOptions } from '../io/drain.js';
 import { debugLog } from '../debug-log.js';
 import { builtIns } from './built-ins.js';
 import { extractCallbacks } from './callbacks.js';
@@ -88,6 +89,7 @@ export class RPCChannel<Local extends object = Record<string, never>, Remote ext
   private local: Local | undefined;
   private destroyed = false;
   private destroying: Promise<void> | undefined;
+  private draining: Promise<number> | undefined;
   private readonly loop: Promise<void>;
   /** The IO's last refusal by signing, and when: a call timing out after it says so (a signing mismatch is not a silent hang). */
   private lastRefusal: { error: RPCSignatureError; at: number } | undefined;
@@ -216,6 +218,41 @@ export class RPCChannel<Local extends object = Record<string, never>, Remote ext
   async signalDestroy(): Promise<void> {
     if (this.destroyed) throw new RPCChannelClosedError('RPC channel is destroyed');
     await this.io.signalDestroy?.();
+  }
+
+  /**
+   * Graceful stop of a server or worker, for rolling deploys: stops taking
+   * requests, lets the requests being handled finish and their answers be
+   * written, for up to `graceMs`, then destroys the channel (see
+   * {@link destroy}). A load-balanced {@link RedisStreamsIO} hands every
+   * request it still holds back to its group at the end of the grace period,
+   * so another worker runs it at once instead of after `claimIdleMs`.
+   * Idempotent: a second call waits for the first.
+   *
+   * @param options.graceMs - Longest wait for running requests, in milliseconds. @defaultValue 10000
+   * @returns The number of requests the IO handed back unfinished.
+   * @throws {@link RPCInvalidArgumentError} for a bad `graceMs` (nothing is stopped).
+   * @example
+   * ```ts
+   * process.once('SIGTERM', () => void worker.drain({ graceMs: 20_000 }));
+   * ```
+   */
+  async drain(options?: DrainOptions): Promise<number> {
+    const graceMs = drainGraceMs(options);
+    this.draining ??= this.drainNow(graceMs);
+    return this.draining;
+  }
+
+  private async drainNow(graceMs: number): Promise<number> {
+    if (this.destroyed) return 0;
+    let handedBack = 0;
+    try {
+      const io = this.io.drain?.({ graceMs }).then((n) => (handedBack = n));
+      await Promise.all([io, this.handler.whenIdle(graceMs)]);
+    } finally {
+      await this.destroy();
+    }
+    return handedBack;
   }
 
   /**

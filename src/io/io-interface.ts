@@ -13,6 +13,10 @@
 export interface IoReceipt {
   /** Transport id of the message, e.g. a Redis stream entry id. */
   readonly id: string;
+  /** Where the message was read (Redis: the stream key), so one reader can serve several streams. */
+  readonly stream?: string;
+  /** Position of the message in its transport unit, when one carries several (Redis: the `d` field of the entry, from 0). */
+  readonly part?: number;
 }
 
 /** Why a transport refused to deliver a message for handling. */
@@ -135,6 +139,14 @@ export interface IoStats {
    * after writing them. Acknowledged like answered ones; nobody is answered.
    */
   abandoned: number;
+  /**
+   * Entries a worker re-queued in smaller entries because they carried more
+   * requests than its free `concurrency` (Redis: XADD of the parts and XACK
+   * of the entry in one MULTI), so that idle workers take the rest. Entries, not messages.
+   */
+  splitEntries: number;
+  /** Requests a draining worker handed back to its group unfinished, so that another worker runs them at once. */
+  handedBack: number;
 }
 
 /** Events every transport emits. */
@@ -192,6 +204,14 @@ export interface IoInterface<Events extends IoEvents = IoEvents> {
   on<E extends keyof Events & string>(event: E, listener: Events[E]): this;
   /** Unsubscribes a listener added with {@link IoInterface.on}. */
   off<E extends keyof Events & string>(event: E, listener: Events[E]): this;
+  /**
+   * Graceful stop of a serving transport: stops taking requests, waits up to
+   * `graceMs` for the ones taken to settle, and gives what is left back to
+   * the transport (a load-balanced one hands it to another worker at once).
+   * It keeps writing until destroyed. Resolves with the number of requests
+   * handed back.
+   */
+  drain?(options?: { graceMs?: number }): Promise<number>;
   /** Releases every resource. Idempotent. Pending and later reads resolve `null`. */
   destroy?(): Promise<void>;
   /** Tells peers that this endpoint is going away (they emit `'peer-destroyed'`). */
@@ -202,5 +222,5 @@ export interface IoInterface<Events extends IoEvents = IoEvents> {
 
 /** A fresh zeroed {@link IoStats}. */
 export function emptyIoStats(): IoStats {
-  return { sent: 0, received: 0, acked: 0, ackedEntries: 0, reclaimed: 0, deadLettered: 0, dropped: 0, trimmedEntries: 0, reconnects: 0, malformed: 0, refusedEntries: 0, abandoned: 0 };
+  return { sent: 0, received: 0, acked: 0, ackedEntries: 0, reclaimed: 0, deadLettered: 0, dropped: 0, trimmedEntries: 0, reconnects: 0, malformed: 0, refusedEntries: 0, abandoned: 0, splitEntries: 0, handedBack: 0 };
 }

@@ -54,10 +54,14 @@ export class MemoryIO implements IoInterface {
     }
     this.id = `${name}-${nanoid(8)}`;
     this.events = new TypedEmitter<IoEvents>(options.logger);
-    this.queue = new InboundQueue<IoInboundMessage>(maxQueueSize, (_dropped, error) => {
-      this.counters.dropped++;
-      this.events.emit('error', error);
-    });
+    this.queue = new InboundQueue<IoInboundMessage>(
+      maxQueueSize,
+      (_dropped, error) => {
+        this.counters.dropped++;
+        this.events.emit('error', error);
+      },
+      (message) => (message.lane === 'reply' ? 'reply' : 'request'),
+    );
   }
 
   /** @internal */

@@ -1,19 +1,22 @@
 /**
  * The load-balanced side of a worker: reading its share of requests with
- * XREADGROUP, tracking the ones in flight (bounded by `maxQueueSize`),
- * renewing their lease, taking over the requests of stopped workers one at a
- * time, and dead-lettering requests delivered too often.
+ * XREADGROUP as far as its credit goes (`concurrency`, owned by a
+ * {@link CreditLedger}), splitting entries that carry more requests than it
+ * may take, renewing the lease of requests being handled, taking over the
+ * requests of stopped workers one at a time, dead-lettering requests
+ * delivered too often, and handing everything back on drain.
  *
  * @module
  */
 import type { Redis } from 'ioredis';
 import { debugLog } from '../debug-log.js';
 import { RPCProtocolError, RPCSignatureError } from '../errors.js';
-import { Signal, sleep } from './async-utils.js';
+import { sleep } from './async-utils.js';
 import { isPermissionError, redisError, type RedisConnection } from './connection.js';
 import { Control, MAX_MESSAGES_PER_ENTRY, parseReadReply, type ParsedEntry } from './entries.js';
+import { CreditLedger } from './credit-ledger.js';
 import { GroupRecovery, type ReclaimResult } from './group-recovery.js';
-import type { IoInboundMessage } from '../io/io-interface.js';
+import type { IoInboundMessage, IoReceipt } from '../io/io-interface.js';
 import { streamTime, type Inbound } from './inbound.js';
 import type { StreamKeys } from './keys.js';
 import type { ResolvedRedisStreamsOptions } from './options.js';
@@ -23,7 +26,7 @@ import type { SealEntry } from './signing.js';
 /** Most entries one read asks for. */
 export const READ_BATCH = 128;
 
-/** Most queue room (in messages) one XREADGROUP reserves: up to 16 entries of 16 requests. */
+/** Most credit (in requests) one XREADGROUP reserves: up to 16 entries of 16 requests. */
 const MAX_RESERVATION = 256;
 
 /**
@@ -46,29 +49,19 @@ export interface GroupConsumerHost {
   reportBackground(error: unknown): void;
 }
 
-/** A request entry this worker holds. */
-interface HeldEntry {
-  /** Its messages not yet settled (nor dropped). */
-  open: number;
-  /** {@link Inbound.nextSeq} of its first message: once the queue has let that go, the entry is being handled. */
-  readonly firstSeq: number;
-  /** A message of it was dropped from the full queue: the entry is left pending, for a take-over. */
-  dropped: boolean;
-}
-
 /** One worker's membership in a consumer group. */
 export class GroupConsumer {
-  /** Entries queued or being handled and not yet settled. */
-  private readonly inflight = new Map<string, HeldEntry>();
-  /** Sum of the open messages in {@link inflight}: bounded by `maxQueueSize`. */
-  private inflightMessages = 0;
-  private readonly released = new Signal();
+  /** The requests this worker holds (queued or being handled), against `concurrency`. */
+  private readonly ledger: CreditLedger;
   private readonly recovery: GroupRecovery;
+  /** Set by {@link stopReading}: no read or take-over starts any more. */
+  private stopped = false;
   /** Set at start and every claimIdleMs/2: look for pending requests to take over. */
   private recoveryDue = true;
 
   constructor(private readonly host: GroupConsumerHost) {
     const { opts, keys, cmd, inbound, seal } = host;
+    this.ledger = new CreditLedger(opts.concurrency);
     this.recovery = new GroupRecovery(cmd, {
       parse: (raw) => inbound.parse(keys.stream, raw),
       seal,
@@ -96,43 +89,24 @@ export class GroupConsumer {
    * settled and should be acknowledged: an entry carrying several requests is,
    * once the last of them is.
    */
-  release(entryId: string): boolean {
-    const held = this.inflight.get(entryId);
-    if (held === undefined) return true;
-    if (!this.letGo(entryId, held)) return false;
-    // An entry with a dropped request must stay pending: acknowledging it would lose that request.
-    return !held.dropped;
+  release(receipt: IoReceipt): boolean {
+    return this.ledger.settle(receipt.id, receipt.part);
   }
 
   /**
-   * A message was dropped from the full queue before anyone read it: it
-   * leaves the in-flight set (its slot is free), and its entry is neither
-   * renewed nor acknowledged, so it is taken over after `claimIdleMs` (by
-   * this worker too, once idle). The other requests of the entry run again
-   * then: at least once.
+   * A message was dropped from the full queue before anyone read it: see
+   * {@link CreditLedger.drop}. (With `concurrency` at most `maxQueueSize`, the
+   * default, a worker's own requests never fill its queue.)
    */
   drop(message: IoInboundMessage): void {
-    const id = message.receipt?.id;
-    const held = id === undefined ? undefined : this.inflight.get(id);
-    if (id === undefined || held === undefined) return;
-    held.dropped = true;
-    this.letGo(id, held);
+    const receipt = message.receipt;
+    if (receipt !== undefined) this.ledger.drop(receipt.id, receipt.part);
   }
 
-  /** Frees the slot of one message of `held`; returns whether that was its last one. */
-  private letGo(entryId: string, held: HeldEntry): boolean {
-    this.inflightMessages--;
-    // Every settled message frees an in-flight slot, whether or not its entry is done.
-    this.released.notify();
-    held.open--;
-    if (held.open > 0) return false;
-    this.inflight.delete(entryId);
-    return true;
-  }
-
-  /** Wakes every wait (the IO is closing). */
+  /** Wakes every wait (the IO is closing) and forgets what is held: it stays pending, for a take-over. */
   wake(): void {
-    this.released.notify();
+    this.stopped = true;
+    this.ledger.clear();
   }
 
   /**
@@ -143,11 +117,8 @@ export class GroupConsumer {
    * `claimIdleMs` rather than stay leased here for ever.
    */
   async renewLeases(): Promise<void> {
-    if (this.inflight.size === 0) return;
-    const left = this.host.inbound.left;
-    const ids: string[] = [];
-    for (const [id, held] of this.inflight) if (held.firstSeq < left && !held.dropped) ids.push(id);
-    await this.recovery.renew(ids);
+    if (this.ledger.size === 0) return;
+    await this.recovery.renew(this.ledger.leased(this.host.inbound.left));
   }
 
   /** One step of the read loop: a recovery step when due, else one blocking XREADGROUP. */
@@ -156,11 +127,11 @@ export class GroupConsumer {
     // waiting in its queue (a stopped or wedged reader above) must not claim
     // more, nor claim back its own unread ones (XAUTOCLAIM would count a
     // delivery each time and drag them towards the dead letters).
-    if (this.recoveryDue && this.host.inbound.queue.size === 0 && (await this.recoverOrReport())) return;
+    if (this.recoveryDue && this.host.inbound.queue.sizeOf('request') === 0 && (await this.recoverOrReport())) return;
     const { inbound, opts, keys } = this.host;
     const granted = await this.reserve();
     try {
-      if (inbound.closed) return;
+      if (inbound.closed || this.stopped) return;
       // Block no longer than the recovery interval, so take-overs are not delayed by a quiet stream.
       const block = Math.min(opts.blockTimeout, this.recoveryIntervalMs);
       // COUNT is in entries, each carrying up to MAX_MESSAGES_PER_ENTRY requests.
@@ -206,25 +177,82 @@ export class GroupConsumer {
   }
 
   /**
-   * Reserves queue room and in-flight slots (in messages), waiting while there
-   * are none: XREADGROUP hands entries over for good, so it may never fetch
-   * more than the queue can take.
+   * Reserves credit and queue room (in requests), waiting while there is
+   * none: XREADGROUP hands entries over for good, so it may never fetch more
+   * than this worker may take.
    */
   private async reserve(): Promise<number> {
-    const { inbound, opts } = this.host;
+    const { inbound } = this.host;
     for (;;) {
-      if (inbound.closed) return 0;
-      // At most half the queue: the reservation is held while XREADGROUP blocks,
-      // and the inbox reader of an IO that also calls needs room for its answers.
-      const share = Math.max(1, Math.min(MAX_RESERVATION, Math.floor(opts.maxQueueSize / 2)));
-      const limit = Math.min(share, opts.maxQueueSize - this.inflightMessages);
-      const granted = inbound.queue.reserve(Math.max(0, limit));
+      if (inbound.closed || this.stopped) return 0;
+      const limit = Math.min(MAX_RESERVATION, this.ledger.free);
+      const granted = inbound.queue.reserve(limit);
       if (granted > 0) return granted;
-      // Wait for what is actually missing: an in-flight slot or queue room.
-      // Waiting on room that is already there would spin.
-      if (limit <= 0) await this.released.wait();
-      else await inbound.queue.waitForRoom();
+      // Wait for what is actually missing: credit or queue room. Waiting on room that is already there would spin.
+      if (limit <= 0) await this.ledger.whenReleased();
+      else await inbound.queue.waitForRoom('request');
     }
+  }
+
+  /**
+   * Stops reading and taking over (drain): the read loop's next step returns
+   * at once. What is held keeps running; see {@link handBack}.
+   */
+  stopReading(): void {
+    this.stopped = true;
+    this.ledger.wake();
+  }
+
+  /**
+   * Drain: waits up to `graceMs` for the requests being handled to settle,
+   * then hands every request still held back to the group, at once, so
+   * another worker runs it now rather than after `claimIdleMs`. `unqueued`
+   * are the requests taken out of the queue before they ran: handed back
+   * without counting a delivery. A request still running when the grace
+   * period ends is handed back too (it may then run twice: at least once),
+   * and counts the delivery, so one that never ends still reaches the dead
+   * letters. Last, whatever is pending on this consumer and not held (an
+   * entry delivered while the read was being cut off) is handed back.
+   *
+   * @returns how many requests were handed back.
+   */
+  async handBack(unqueued: readonly IoInboundMessage[], graceMs: number): Promise<number> {
+    const notRun = new Map<string, Set<number>>();
+    for (const m of unqueued) {
+      const r = m.receipt;
+      if (r?.part === undefined) continue;
+      const parts = notRun.get(r.id) ?? new Set<number>();
+      parts.add(r.part);
+      notRun.set(r.id, parts);
+    }
+    const running = (): boolean => [...this.ledger.entries()].some((h) => [...h.open].some((p) => notRun.get(h.entry.id)?.has(p) !== true));
+    const deadline = Date.now() + graceMs;
+    while (running() && Date.now() < deadline && !this.host.inbound.closed) await sleep(deadline - Date.now(), this.ledger.releases);
+    let handed = 0;
+    for (const held of [...this.ledger.entries()]) {
+      const parts = [...held.open].sort((x, y) => x - y);
+      const ran = parts.some((p) => notRun.get(held.entry.id)?.has(p) !== true);
+      const spent = held.entry.spent + held.deliveries - (ran ? 0 : 1);
+      await this.recovery.requeue(held.entry.id, held.entry.from, parts.map((p) => held.entry.data[p] as string), spent, MAX_MESSAGES_PER_ENTRY);
+      this.ledger.handBack(held.entry.id);
+      handed += parts.length;
+    }
+    // Delivered to this consumer but never seen (the read cut off by the drain), or left from an earlier life.
+    for (;;) {
+      const { claimed } = await this.recovery.claimOwn(16);
+      if (claimed.length === 0) break;
+      for (const { entry, deliveries } of claimed) {
+        if (entry.type !== 'data') {
+          this.ackQuietly(entry.id);
+          continue;
+        }
+        await this.recovery.requeue(entry.id, entry.from, entry.data, entry.spent + Math.max(0, deliveries - 2), MAX_MESSAGES_PER_ENTRY);
+        handed += entry.data.length;
+      }
+    }
+    if (handed > 0) debugLog.claim('%s handed back %d requests on drain', this.host.opts.consumerName, handed);
+    this.host.inbound.counters.handedBack += handed;
+    return handed;
   }
 
   /**
@@ -249,12 +277,13 @@ export class GroupConsumer {
    */
   private async recoverOne(): Promise<boolean> {
     const { inbound } = this.host;
-    await inbound.waitForRoom();
-    if (inbound.closed) return true;
+    await inbound.waitForRoom('request');
+    while (this.ledger.free === 0 && !inbound.closed && !this.stopped) await this.ledger.whenReleased();
+    if (inbound.closed || this.stopped) return true;
     const granted = inbound.queue.reserve(1);
     let result: ReclaimResult;
     try {
-      result = await this.recovery.claimOwn(1, this.inflight);
+      result = await this.recovery.claimOwn(1, this.ledger);
       if (result.claimed.length === 0 && result.trimmed.length === 0) result = await this.recovery.reclaimIdle(1);
       this.acceptClaimed(result);
     } finally {
@@ -271,8 +300,8 @@ export class GroupConsumer {
     const deadline = Date.now() + ms;
     for (;;) {
       const left = deadline - Date.now();
-      if (this.host.inbound.closed || !this.inflight.has(id) || left <= 0) return;
-      await sleep(left, this.released);
+      if (this.host.inbound.closed || this.stopped || !this.ledger.has(id) || left <= 0) return;
+      await sleep(left, this.ledger.releases);
     }
   }
 
@@ -310,7 +339,7 @@ export class GroupConsumer {
       return;
     }
     // Already held here (XAUTOCLAIM took back one of ours still waiting in the queue): it runs once.
-    if (this.inflight.has(parsed.id)) return;
+    if (this.ledger.has(parsed.id)) return;
     const entry = inbound.withoutAbandoned(parsed);
     if (entry === undefined) {
       this.ackQuietly(parsed.id);
@@ -325,10 +354,34 @@ export class GroupConsumer {
       this.deadLetter(entry, spent);
       return;
     }
-    this.inflight.set(entry.id, { open: entry.data.length, firstSeq: inbound.nextSeq, dropped: false });
-    this.inflightMessages += entry.data.length;
-    const receipt = { id: entry.id };
-    for (const data of entry.data) inbound.push({ data, from: entry.from, id: entry.id, receipt, lane: 'request' }, ENTRY_SLACK);
+    if (entry.data.length > this.ledger.free) {
+      this.spread(entry, spent);
+      return;
+    }
+    this.ledger.hold(entry, deliveries, inbound.nextSeq);
+    const { stream } = this.host.keys;
+    entry.data.forEach((data, part) => inbound.push({ data, from: entry.from, id: entry.id, receipt: { id: entry.id, stream, part }, lane: 'request' }, ENTRY_SLACK));
+  }
+
+  /**
+   * An entry carrying more requests than this worker's free credit (a burst
+   * one caller wrote in one tick): re-queued in parts of that size, so idle
+   * workers take the rest now, instead of this worker running them all or
+   * holding them unread. All of it goes back, none is kept: a kept part would
+   * leave the entry pending here, and a take-over of it would run the
+   * re-queued parts twice. Deliveries already spent are preserved.
+   */
+  private spread(entry: ParsedEntry & { type: 'data' }, spent: number): void {
+    const perEntry = Math.max(1, this.ledger.free);
+    this.recovery
+      .requeue(entry.id, entry.from, entry.data, spent, perEntry)
+      .then(() => {
+        debugLog.split('%s (%d requests) re-queued in parts of %d: concurrency %d', entry.id, entry.data.length, perEntry, this.host.opts.concurrency);
+        this.host.inbound.counters.ackedEntries++;
+        this.host.inbound.counters.splitEntries++;
+        this.host.inbound.events.emit('split', { id: entry.id, requests: entry.data.length });
+      })
+      .catch((err: unknown) => this.host.reportBackground(err));
   }
 
   /** A redelivered batch is not run again as a batch: see {@link GroupRecovery.split}. */

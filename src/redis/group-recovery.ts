@@ -65,7 +65,7 @@ export class GroupRecovery {
    * restarted under the same name serves these first), leaving out the ids in
    * `held` (requests it is handling now).
    */
-  async claimOwn(limit: number, held: ReadonlySet<string> | ReadonlyMap<string, unknown> = new Set()): Promise<ReclaimResult> {
+  async claimOwn(limit: number, held: { has(id: string): boolean; readonly size: number } = new Set<string>()): Promise<ReclaimResult> {
     const { stream, group, consumer } = this.config;
     // Requests this worker is handling now are pending on it too: skip them.
     const listed = parsePending(await this.redis.call('XPENDING', stream, group, '-', '+', limit + held.size, consumer));
@@ -108,10 +108,26 @@ export class GroupRecovery {
    * into the dead letters.
    */
   async split(entry: ParsedEntry & { type: 'data' }, spent: number): Promise<void> {
+    await this.requeue(entry.id, entry.from, entry.data, spent, 1);
+  }
+
+  /**
+   * Replaces entry `id` by new entries carrying `data` (at most `perEntry`
+   * requests each, each recording the deliveries already spent in field `r`)
+   * and acknowledges it, in one MULTI: either the parts are in the stream for
+   * any worker of the group and the entry is settled, or nothing happened and
+   * the entry is still pending here. Workers blocked in XREADGROUP get the
+   * parts at once.
+   */
+  async requeue(id: string, from: string, data: readonly string[], spent: number, perEntry: number): Promise<void> {
     const { stream, group, seal } = this.config;
     const tx = this.redis.multi();
-    for (const data of entry.data) tx.xadd(stream, '*', ...seal(stream, [Field.From, entry.from, Field.Redelivered, String(spent), Field.Data, data]));
-    tx.xack(stream, group, entry.id);
+    for (let i = 0; i < data.length; i += perEntry) {
+      const fields = [Field.From, from, Field.Redelivered, String(spent)];
+      for (const d of data.slice(i, i + perEntry)) fields.push(Field.Data, d);
+      tx.xadd(stream, '*', ...seal(stream, fields));
+    }
+    tx.xack(stream, group, id);
     const result = await tx.exec();
     if (result === null) throw new Error('MULTI aborted');
     const failed = result.find((r) => r[0] !== null)?.[0];

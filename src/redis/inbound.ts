@@ -6,7 +6,7 @@
  */
 import { RPCProtocolError, RPCSignatureError } from '../errors.js';
 import { InboundQueue } from '../io/inbound-queue.js';
-import { emptyIoStats, type IoInboundMessage, type IoStats } from '../io/io-interface.js';
+import { emptyIoStats, type IoInboundMessage, type IoLane, type IoStats } from '../io/io-interface.js';
 import { TypedEmitter, type Logger } from '../io/typed-emitter.js';
 import { MAX_HEADER_CHARS } from '../protocol/envelope.js';
 import { Field, parseEntry, type ParsedEntry, type RawEntry } from './entries.js';
@@ -44,6 +44,11 @@ function expectsAnswer(data: string): boolean {
   }
 }
 
+/** The queue lane of a message: replies (answers, callback invocations) never wait behind requests. */
+function laneOf(message: IoInboundMessage): IoLane {
+  return message.lane === 'reply' ? 'reply' : 'request';
+}
+
 /** Queue, counters and events of one IO. */
 export class Inbound {
   readonly counters: IoStats = emptyIoStats();
@@ -57,8 +62,8 @@ export class Inbound {
   onAbandon: ((message: IoInboundMessage) => void) | undefined;
   /** Peers that announced they went away: session id to the stream time (ms) of their `bye`, oldest first. */
   private readonly gone = new Map<string, number>();
-  /** Messages pushed so far; the next push gets this number (see {@link Inbound.left}). */
-  private pushes = 0;
+  /** Requests pushed so far; the next one gets this number (see {@link Inbound.left}). */
+  private requestPushes = 0;
   /** Without signing: a signed entry was reported already. */
   private toldSigned = false;
 
@@ -72,25 +77,29 @@ export class Inbound {
     private readonly signer: EntrySigner | undefined,
   ) {
     this.events = new TypedEmitter<RedisStreamsIOEvents>(logger);
-    this.queue = new InboundQueue<IoInboundMessage>(maxQueueSize, (dropped, error) => {
-      this.counters.dropped++;
-      this.onDrop?.(dropped);
-      this.events.emit('error', error);
-    });
+    this.queue = new InboundQueue<IoInboundMessage>(
+      maxQueueSize,
+      (dropped, error) => {
+        this.counters.dropped++;
+        this.onDrop?.(dropped);
+        this.events.emit('error', error);
+      },
+      laneOf,
+    );
   }
 
-  /** Sequence number of the next message pushed. */
+  /** Sequence number of the next request pushed. */
   get nextSeq(): number {
-    return this.pushes;
+    return this.requestPushes;
   }
 
   /**
-   * Messages that have left the queue: every message numbered below this was
-   * handed out by `read()` or dropped, the rest are still queued. The queue is
-   * first in, first out for both, so the queued ones are always the newest.
+   * Requests that have left the queue: every request numbered below this was
+   * handed out by `read()` or dropped, the rest are still queued. The request
+   * lane is first in, first out for both, so the queued ones are always the newest.
    */
   get left(): number {
-    return this.pushes - this.queue.size;
+    return this.requestPushes - this.queue.sizeOf('request');
   }
 
   /**
@@ -99,7 +108,7 @@ export class Inbound {
    */
   push(message: IoInboundMessage, slack = 0): void {
     this.counters.received++;
-    this.pushes++;
+    if (laneOf(message) === 'request') this.requestPushes++;
     this.queue.push(message, slack);
     this.events.emit('message', message);
   }
@@ -184,19 +193,19 @@ export class Inbound {
    * carrying several messages may fill the queue past its size by at most
    * `MAX_MESSAGES_PER_ENTRY - 1` (pass that as the push's slack).
    */
-  acceptWhileRoom(key: string, entries: readonly RawEntry[] | undefined, accept: (entry: ParsedEntry) => void): string | undefined {
+  acceptWhileRoom(key: string, entries: readonly RawEntry[] | undefined, lane: IoLane, accept: (entry: ParsedEntry) => void): string | undefined {
     let last: string | undefined;
     for (const raw of entries ?? []) {
-      if (this.queue.room === 0) break;
+      if (this.queue.roomOf(lane) === 0) break;
       accept(this.parse(key, raw));
       last = raw.id;
     }
     return last;
   }
 
-  /** Resolves once the queue has room (or the IO is closed). */
-  async waitForRoom(): Promise<void> {
-    while (!this.closed && this.queue.room === 0) await this.queue.waitForRoom();
+  /** Resolves once a lane of the queue has room (or the IO is closed). */
+  async waitForRoom(lane: IoLane): Promise<void> {
+    while (!this.closed && this.queue.roomOf(lane) === 0) await this.queue.waitForRoom(lane);
   }
 }
 

@@ -49,10 +49,20 @@ export interface RedisStreamsIOOptions {
    */
   sessionIdPrefix?: string;
   /**
-   * Bound of the inbound queue, and of requests a worker holds at once. Beyond it the oldest queued message is dropped and reported.
+   * Bound of each lane of the inbound queue: replies (answers and callback invocations for this endpoint's calls) and
+   * requests. Replies are read first and never dropped to make room for requests. Beyond it the oldest queued message of
+   * that lane is dropped and reported. Readers stop reading while their lane is full, so drops are a safety net.
    * @defaultValue 1000
    */
   maxQueueSize?: number;
+  /**
+   * Load-balanced: the most requests this worker holds at once (queued for its channel or running). It reads only as many
+   * as it may take; an entry carrying more requests than its free credit (a burst one caller wrote in one tick) is
+   * re-queued in parts that fit, so idle workers of the group take the rest at once. Set it to what one worker should
+   * run at a time (slow or heavy handlers: low). At most `maxQueueSize`.
+   * @defaultValue 64
+   */
+  concurrency?: number;
   /**
    * `false`: broadcast (XREAD, every peer sees every request). `true`: load-balanced (XREADGROUP, one worker of the group per request).
    * @defaultValue false
@@ -112,8 +122,10 @@ export const DEFAULT_REDIS_STREAMS_OPTIONS = {
   consumerGroup: 'rpc-group',
   /** Longest blocking read, in milliseconds. */
   blockTimeout: 5000,
-  /** Bound of the inbound queue and of requests held at once. */
+  /** Bound of each lane of the inbound queue. */
   maxQueueSize: 1000,
+  /** Requests a worker holds at once: enough for IO-bound handlers, and two workers take 100 calls in flight. */
+  concurrency: 64,
   /** Broadcast by default. */
   useConsumerGroup: false,
   /** Idle time before a request is taken over, in milliseconds: take-over within about 15 s, before the 30 s call timeout. */
@@ -141,6 +153,7 @@ export interface ResolvedRedisStreamsOptions {
   readonly sessionId: string;
   readonly sessionIdPrefix: string;
   readonly maxQueueSize: number;
+  readonly concurrency: number;
   readonly useConsumerGroup: boolean;
   readonly claimIdleMs: number;
   readonly maxDeliveries: number;
@@ -153,7 +166,7 @@ export interface ResolvedRedisStreamsOptions {
 
 const KNOWN = new Set<string>([
   'url', 'client', 'redisOptions', 'stream', 'consumerGroup', 'consumerName', 'blockTimeout', 'maxLen', 'sessionId', 'sessionIdPrefix',
-  'maxQueueSize', 'useConsumerGroup', 'claimIdleMs', 'maxDeliveries', 'deadLetterStream', 'inboxTtlMs', 'writeBatchSize', 'logger', 'signing',
+  'maxQueueSize', 'concurrency', 'useConsumerGroup', 'claimIdleMs', 'maxDeliveries', 'deadLetterStream', 'inboxTtlMs', 'writeBatchSize', 'logger', 'signing',
 ]);
 const MAX_MS = 2_147_483_647;
 
@@ -223,6 +236,12 @@ export function resolveOptions(options: RedisStreamsIOOptions): ResolvedRedisStr
   if (o.redisOptions !== undefined && (typeof o.redisOptions !== 'object' || o.redisOptions === null)) {
     throw new RPCInvalidArgumentError('redisOptions', 'expected an ioredis options object');
   }
+  if (options.concurrency !== undefined && !o.useConsumerGroup) {
+    throw new RPCInvalidArgumentError('concurrency', 'applies to load-balanced workers only; set useConsumerGroup: true, or leave concurrency out');
+  }
+  const maxQueueSize = integer('maxQueueSize', o.maxQueueSize, 1, 1_000_000);
+  // The default follows a smaller queue; a given one must fit in it.
+  const concurrency = options.concurrency === undefined ? Math.min(o.concurrency, maxQueueSize) : integer('concurrency', o.concurrency, 1, maxQueueSize);
   const badLogger = o.logger === undefined ? undefined : loggerProblem(o.logger);
   if (badLogger !== undefined) throw new RPCInvalidArgumentError('logger', badLogger);
   const resolved: ResolvedRedisStreamsOptions = {
@@ -236,7 +255,8 @@ export function resolveOptions(options: RedisStreamsIOOptions): ResolvedRedisStr
     maxLen: o.maxLen === undefined ? undefined : integer('maxLen', o.maxLen, 1),
     sessionId,
     sessionIdPrefix,
-    maxQueueSize: integer('maxQueueSize', o.maxQueueSize, 1, 1_000_000),
+    maxQueueSize,
+    concurrency,
     useConsumerGroup: o.useConsumerGroup,
     claimIdleMs: integer('claimIdleMs', o.claimIdleMs, 50, MAX_MS),
     maxDeliveries: integer('maxDeliveries', o.maxDeliveries, 1, 1_000_000),

@@ -1,5 +1,6 @@
 import { RPCDeliveryError, RPCError, RPCInvalidArgumentError, RedisStreamsConnectionError, RedisStreamsDestroyedError, toError } from '../errors.js';
 import type { IoCapabilities, IoInboundMessage, IoInterface, IoOutboundMessage, IoReceipt, IoStats } from '../io/io-interface.js';
+import { drainGraceMs, type DrainOptions } from '../io/drain.js';
 import { debugLog } from '../debug-log.js';
 import { invalidOutbound } from '../io/validate-outbound.js';
 import { Signal, backoffMs, sleep, withTimeout } from './async-utils.js';
@@ -79,6 +80,10 @@ export class RedisStreamsIO implements IoInterface<RedisStreamsIOEvents> {
   private readonly stopped = new Promise<false>((resolve) => (this.resolveStopped = resolve));
   private readonly streams: StreamReaders;
   private serving = false;
+  /** The connection of the request read loop, once serving. */
+  private requestReader: RedisConnection | undefined;
+  /** Set by drain(). */
+  private draining: Promise<number> | undefined;
   /** Set once this IO wrote a request: its destroy() announces it on the control stream. */
   private wroteRequests = false;
   private destroying: Promise<void> | undefined;
@@ -258,7 +263,7 @@ export class RedisStreamsIO implements IoInterface<RedisStreamsIOEvents> {
 
   async ack(receipt: IoReceipt): Promise<void> {
     if (this.group === undefined) return;
-    if (!this.group.release(receipt.id)) {
+    if (!this.group.release(receipt)) {
       // Settled, but its entry still carries requests being handled: acknowledged with the last of them.
       this.inbound.counters.acked++;
       return;
@@ -283,7 +288,8 @@ export class RedisStreamsIO implements IoInterface<RedisStreamsIOEvents> {
       await read(reader);
     };
     const action = group === undefined ? `read requests from "${this.keys.stream}"` : `read requests of group "${this.opts.consumerGroup}" from "${this.keys.stream}"`;
-    this.loops.push(this.readLoop(this.newReader(), step, action));
+    this.requestReader = this.newReader();
+    this.loops.push(this.readLoop(this.requestReader, step, action, undefined, () => this.draining !== undefined));
     if (group === undefined) return;
     this.every(Math.max(20, Math.floor(this.opts.claimIdleMs / 3)), () => group.renewLeases());
     this.every(group.recoveryIntervalMs, () => Promise.resolve(group.markRecoveryDue()));
@@ -325,6 +331,43 @@ export class RedisStreamsIO implements IoInterface<RedisStreamsIOEvents> {
   }
 
   /**
+   * Graceful stop of a serving IO, for rolling deploys: stops taking
+   * requests at once, lets the requests being handled settle for up to
+   * `graceMs`, then (load-balanced) hands every request it still holds back
+   * to the group, so another worker runs it now instead of after
+   * `claimIdleMs`: requests queued here and not started, requests still
+   * running (these may then run twice: at least once), and any entry
+   * delivered while the read was being cut off. In broadcast mode every
+   * server sees every request, so the requests not started are dropped here.
+   * The IO keeps writing (answers, calls of its own) and reading its inbox;
+   * call {@link destroy} after (or use `RPCChannel.drain()`, which does both
+   * and also waits for its own handlers). Idempotent.
+   *
+   * @param options.graceMs - Longest wait for running requests. @defaultValue 10000
+   * @returns The number of requests handed back (counted in `handedBack`).
+   * @throws {@link RPCInvalidArgumentError} for a bad `graceMs`.
+   * @throws {@link RedisStreamsConnectionError} when Redis is unreachable while handing back
+   *   (what was not handed back stays pending and is taken over after `claimIdleMs`).
+   */
+  async drain(options?: DrainOptions): Promise<number> {
+    const graceMs = drainGraceMs(options);
+    this.draining ??= this.drainNow(graceMs);
+    return this.draining;
+  }
+
+  private async drainNow(graceMs: number): Promise<number> {
+    this.assertUsable('drain');
+    const group = this.group;
+    group?.stopReading();
+    // Breaks a blocking XREADGROUP at once; an entry delivered meanwhile is found by handBack.
+    this.requestReader?.disconnect();
+    const unqueued = this.inbound.queue.removeWhere((m) => m.lane === 'request');
+    debugLog.connection('%s draining: %d queued requests taken out', this.id, unqueued.length);
+    if (group === undefined || !this.serving) return 0;
+    return this.command('hand back requests (drain)', () => group.handBack(unqueued, graceMs));
+  }
+
+  /**
    * Stops reading, closes every connection it opened and deletes its reply
    * inbox. Idempotent; returns without waiting for `blockTimeout`. Requests
    * being handled are not acknowledged, so another worker takes them over.
@@ -356,7 +399,7 @@ export class RedisStreamsIO implements IoInterface<RedisStreamsIOEvents> {
     // An answer is retried through an outage (see WriteBatcher); other inbox messages are not.
     if (settles === undefined || this.group === undefined) return this.writes.write(this.keys.inbox(target), this.inboxOptions, data, undefined, false, settles !== undefined);
     // An entry carrying several requests is acknowledged with the answer of its last one.
-    const ackId = this.group.release(settles.id) ? settles.id : undefined;
+    const ackId = this.group.release(settles) ? settles.id : undefined;
     return this.writes.write(this.keys.inbox(target), this.inboxOptions, data, ackId, true);
   }
 
@@ -604,15 +647,15 @@ export class RedisStreamsIO implements IoInterface<RedisStreamsIOEvents> {
    * Runs `step` until destroyed. Failures back off with jitter, and one report
    * is made per failure streak, so an outage neither spins nor floods logs.
    */
-  private async readLoop(reader: RedisConnection, step: (reader: RedisConnection) => Promise<void>, action: string, onDenied?: (error: Error) => void): Promise<void> {
+  private async readLoop(reader: RedisConnection, step: (reader: RedisConnection) => Promise<void>, action: string, onDenied?: (error: Error) => void, stopped: () => boolean = () => false): Promise<void> {
     if (!(await this.whenReady())) return;
     let failures = 0;
-    while (!this.inbound.closed) {
+    while (!this.inbound.closed && !stopped()) {
       try {
         await step(reader);
         failures = 0;
       } catch (err) {
-        if (this.inbound.closed) return;
+        if (this.inbound.closed || stopped()) return;
         failures++;
         const denied = isPermissionError(err);
         if (isNoGroupError(err)) await this.createGroup().catch((e: unknown) => this.reportBackground(redisError('create the consumer group', e)));

@@ -61,7 +61,7 @@ export class StreamReaders {
   /** One blocking XREAD of this endpoint's inbox. */
   async readInboxOnce(reader: RedisConnection): Promise<void> {
     const { inbound, inboxKey, controlKey, blockTimeout } = this.host;
-    await inbound.waitForRoom();
+    await inbound.waitForRoom('reply');
     if (inbound.closed) return;
     // One blocking read of both streams (they share a hash tag): announcements cost no connection.
     const reply = await (reader as Redis).xread('COUNT', READ_BATCH, 'BLOCK', blockTimeout, 'STREAMS', inboxKey, controlKey, this.inboxPosition, this.controlPosition);
@@ -69,7 +69,7 @@ export class StreamReaders {
     this.acceptControl(streams.get(controlKey));
     const entries = streams.get(inboxKey);
     if (debugLog.read.enabled && entries !== undefined) debugLog.read('%s XREAD: %d entries', inboxKey, entries.length);
-    const last = inbound.acceptWhileRoom(inboxKey, entries, (e) => this.acceptReply(e));
+    const last = inbound.acceptWhileRoom(inboxKey, entries, 'reply', (e) => this.acceptReply(e));
     if (last === undefined) return;
     this.inboxPosition = last;
     this.inboxReadSinceTrim += entries?.length ?? 0;
@@ -79,12 +79,12 @@ export class StreamReaders {
   /** One blocking XREAD of the request stream, for a serving broadcast peer. */
   async readBroadcastOnce(reader: RedisConnection): Promise<void> {
     const { inbound, stream, blockTimeout } = this.host;
-    await inbound.waitForRoom();
+    await inbound.waitForRoom('request');
     if (inbound.closed) return;
     const reply = await (reader as Redis).xread('COUNT', READ_BATCH, 'BLOCK', blockTimeout, 'STREAMS', stream, this.streamPosition);
     const entries = parseReadReply(reply).get(stream);
     if (debugLog.read.enabled && entries !== undefined) debugLog.read('%s XREAD: %d entries', stream, entries.length);
-    this.streamPosition = inbound.acceptWhileRoom(stream, entries, (e) => this.acceptBroadcast(e)) ?? this.streamPosition;
+    this.streamPosition = inbound.acceptWhileRoom(stream, entries, 'request', (e) => this.acceptBroadcast(e)) ?? this.streamPosition;
   }
 
   /** Drops inbox entries already read: MINID keeps the inbox of a long-lived caller short. */
