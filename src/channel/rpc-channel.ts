@@ -1,29 +1,14 @@
-import { nanoid } from 'nanoid';
-import { RPCChannelClosedError, RPCInvalidArgumentError, RPCPayloadTooLargeError, RPCProtocolError, RPCSignatureError, RPCTimeoutError, toError } from '../errors.js';
+import { RPCChannelClosedError, RPCInvalidArgumentError, RPCPayloadTooLargeError, RPCProtocolError, RPCSignatureError, toError } from '../errors.js';
 import { emptyIoStats, type IoEvents, type IoInboundMessage, type IoInterface, type IoStats } from '../io/io-interface.js';
 import { TypedEmitter } from '../io/typed-emitter.js';
-import { MessageKind, bytesOverLimit, decodeMessage, encodeRequest, metadataProblem, salvageHeader, type CallbackHeader, type RequestHeader } from '../protocol/envelope.js';
-import { deserializeError } from '../protocol/error-codec.js';
-import { decodeValue, encodeValue, type Serializer } from '../protocol/serializer.js';
+import { MessageKind, bytesOverLimit, decodeMessage, salvageHeader, type RequestHeader } from '../protocol/envelope.js';
+import type { Serializer } from '../protocol/serializer.js';
 import { drainGraceMs, type DrainOptions } from '../io/drain.js';
-import { debugLog } from '../debug-log.js';
 import { builtIns } from './built-ins.js';
-import { extractCallbacks } from './callbacks.js';
-import {
-  callsObserved,
-  callWritten,
-  channelCloseChannel,
-  channelOpenChannel,
-  endpointInfo,
-  settleCallEvent,
-  startCallEvent,
-  type RPCCallEvent,
-  type RPCChannelEvent,
-  type RPCEndpointInfo,
-} from './diagnostics.js';
-import { resolveCallOptions, resolveChannelOptions, type ResolvedCallOptions, type RPCChannelOptions } from './options.js';
-import { PendingCalls } from './pending-calls.js';
-import { createProxy, type Invoke, type MethodRef } from './proxy.js';
+import { Caller } from './caller.js';
+import { channelCloseChannel, channelOpenChannel, endpointInfo, type RPCChannelEvent, type RPCEndpointInfo } from './diagnostics.js';
+import { resolveCallOptions, resolveChannelOptions, type RPCChannelOptions } from './options.js';
+import { createProxy, type Invoke } from './proxy.js';
 import { RequestHandler } from './request-handler.js';
 import type { CallOptions, NotifyAPI, RemoteAPI } from './types.js';
 
@@ -78,30 +63,24 @@ export class RPCChannel<Local extends object = Record<string, never>, Remote ext
   private readonly serializer: Serializer;
   private readonly timeoutMs: number;
   private readonly maxMessageBytes: number;
-  /** Remote errors that arrived without a stack: they get the awaiting caller's (see {@link RPCChannel.call}). */
-  private readonly stackless = new WeakSet<Error>();
-  private readonly pending = new PendingCalls();
+  private readonly caller: Caller;
   private readonly handler: RequestHandler;
-  private readonly counters = { calls: 0, handled: 0, timeouts: 0, expired: 0, duplicates: 0 };
+  private readonly counters = { handled: 0, expired: 0 };
   private malformed = 0;
-  private readonly idPrefix = `${nanoid(10)}.`;
-  private nextId = 0;
   private local: Local | undefined;
   private destroyed = false;
   private destroying: Promise<void> | undefined;
   private draining: Promise<number> | undefined;
   private readonly loop: Promise<void>;
-  /** The IO's last refusal by signing, and when: a call timing out after it says so (a signing mismatch is not a silent hang). */
-  private lastRefusal: { error: RPCSignatureError; at: number } | undefined;
   /** What instrumentation events say about this channel's transport. */
   private readonly where: RPCEndpointInfo;
   /** Published on `channel:open` and `channel:close`, when someone listens. */
   private lifeEvent: RPCChannelEvent | undefined;
   private readonly onIoError = (error: Error): void => {
-    if (error instanceof RPCSignatureError) this.lastRefusal = { error, at: Date.now() };
+    if (error instanceof RPCSignatureError) this.caller.noteRefusal(error);
     this.reportError(error);
   };
-  private readonly onAnswersUnreachable = (error: Error): void => this.pending.rejectAll(() => error);
+  private readonly onAnswersUnreachable = (error: Error): void => this.caller.rejectAll(() => error);
   private readonly onPeerDestroyed = (peerId: string): void => {
     this.handler.forgetPeer(peerId);
     this.events.emit('peer-destroyed', peerId);
@@ -123,6 +102,15 @@ export class RPCChannel<Local extends object = Record<string, never>, Remote ext
     this.maxMessageBytes = o.maxMessageBytes;
     this.events = new TypedEmitter<RPCChannelEvents>(o.logger);
     this.where = endpointInfo(io);
+    this.caller = new Caller({
+      io,
+      where: this.where,
+      serializer: this.serializer,
+      maxMessageBytes: o.maxMessageBytes,
+      destroyed: () => this.destroyed,
+      reportError: (e) => this.reportError(e),
+      onDuplicate: (id) => this.events.emit('duplicate', { id }),
+    });
     this.handler = new RequestHandler({
       io,
       where: this.where,
@@ -170,7 +158,7 @@ export class RPCChannel<Local extends object = Record<string, never>, Remote ext
    */
   getAPI(options: CallOptions = {}): RemoteAPI<Remote> {
     const resolved = resolveCallOptions(options, this.timeoutMs);
-    return this.proxy((ref, args) => this.call(ref, args, resolved)) as RemoteAPI<Remote>;
+    return this.proxy((ref, args) => this.caller.call(ref, args, resolved)) as RemoteAPI<Remote>;
   }
 
   /**
@@ -184,13 +172,13 @@ export class RPCChannel<Local extends object = Record<string, never>, Remote ext
    */
   notify(options: CallOptions = {}): NotifyAPI<Remote> {
     const resolved = resolveCallOptions(options, this.timeoutMs);
-    return this.proxy((ref, args) => this.send(ref, args, resolved)) as NotifyAPI<Remote>;
+    return this.proxy((ref, args) => this.caller.send(ref, args, resolved)) as NotifyAPI<Remote>;
   }
 
   /** Counters of this channel and its IO. */
   stats(): RPCStats {
     const io = { ...emptyIoStats(), ...this.io.stats?.() };
-    return { ...io, malformed: io.malformed + this.malformed, ...this.counters };
+    return { ...io, malformed: io.malformed + this.malformed, ...this.caller.counters, ...this.counters };
   }
 
   /** Subscribes to an event. */
@@ -268,7 +256,7 @@ export class RPCChannel<Local extends object = Record<string, never>, Remote ext
 
   private async close(): Promise<void> {
     this.destroyed = true;
-    this.pending.rejectAll((call) => new RPCChannelClosedError(`RPC channel destroyed while "${call.method}" was pending`));
+    this.caller.rejectAll((call) => new RPCChannelClosedError(`RPC channel destroyed while "${call.method}" was pending`));
     this.handler.forgetAll();
     try {
       await this.io.destroy?.();
@@ -283,113 +271,6 @@ export class RPCChannel<Local extends object = Record<string, never>, Remote ext
 
   private proxy(invoke: Invoke): unknown {
     return createProxy([], invoke);
-  }
-
-  private newId(): string {
-    return this.idPrefix + (this.nextId++).toString(36);
-  }
-
-  private async call(ref: MethodRef, rawArgs: unknown[], o: ResolvedCallOptions): Promise<unknown> {
-    if (this.destroyed) throw new RPCChannelClosedError('RPC channel is destroyed');
-    if (ref.error !== undefined) throw ref.error;
-    const { method } = ref;
-    const { timeoutMs } = o;
-    const id = this.newId();
-    const started = Date.now();
-    // Instrumentation seam: nothing is built unless someone subscribes (see diagnostics.ts).
-    const event = callsObserved() ? startCallEvent(this.where, id, method, false, timeoutMs, o.metadata) : undefined;
-    if (debugLog.call.enabled) debugLog.call('call %s %s on %s (timeout %d ms)', id, method, this.where.destination, timeoutMs);
-    const extracted = extractCallbacks(rawArgs);
-    const data = this.encodeRequest(id, ref, extracted?.args ?? rawArgs, Date.now() + timeoutMs, false, extracted?.paths, o, event);
-    this.counters.calls++;
-    try {
-      const value = await new Promise<unknown>((resolve, reject) => {
-        this.pending.add(id, { method, resolve, reject, callbacks: extracted?.functions, timer: undefined }, timeoutMs, () => void this.counters.timeouts++);
-        const written = this.io.write({ data });
-        (event === undefined ? written : written.then(() => callWritten(event))).catch((err: unknown) => this.pending.take(id)?.reject(toError(err)));
-      });
-      if (event !== undefined) settleCallEvent(event, undefined);
-      if (debugLog.call.enabled) debugLog.call('settled %s %s: ok', id, method);
-      return value;
-    } catch (err) {
-      // Built here, after the await, so that V8's async stack trace appends the
-      // callers awaiting this call: the timeout points at the caller's code at no
-      // cost per call (capturing a stack on every call cost a fifth of the
-      // caller's CPU in the benchmark).
-      const error = err instanceof RPCTimeoutError ? new RPCTimeoutError(method, timeoutMs, this.refusalSince(started)) : err;
-      // Same for a remote error that came without its stack (remoteStacks 'omit').
-      if (error instanceof Error && this.stackless.has(error)) Error.captureStackTrace(error);
-      if (event !== undefined) settleCallEvent(event, toError(error));
-      if (debugLog.call.enabled) debugLog.call('settled %s %s: %s', id, method, toError(error).name);
-      throw error;
-    }
-  }
-
-  /** The refusal by signing reported since `since`, as the cause of a timeout. */
-  private refusalSince(since: number): { cause: RPCSignatureError } | undefined {
-    const last = this.lastRefusal;
-    return last !== undefined && last.at >= since ? { cause: last.error } : undefined;
-  }
-
-  private async send(ref: MethodRef, rawArgs: unknown[], o: ResolvedCallOptions): Promise<void> {
-    if (this.destroyed) throw new RPCChannelClosedError('RPC channel is destroyed');
-    if (ref.error !== undefined) throw ref.error;
-    if (extractCallbacks(rawArgs) !== undefined) {
-      throw new RPCInvalidArgumentError('args', 'a notification cannot take callbacks (there is no call for them to belong to)');
-    }
-    const id = this.newId();
-    const event = callsObserved() ? startCallEvent(this.where, id, ref.method, true, o.timeoutMs, o.metadata) : undefined;
-    const data = this.encodeRequest(id, ref, rawArgs, Date.now() + o.timeoutMs, true, undefined, o, event);
-    this.counters.calls++;
-    if (event === undefined) {
-      await this.io.write({ data });
-      return;
-    }
-    try {
-      await this.io.write({ data });
-    } catch (err) {
-      settleCallEvent(event, toError(err));
-      throw err;
-    }
-    callWritten(event);
-    settleCallEvent(event, undefined);
-  }
-
-  /**
-   * Encodes a request; with an instrumentation `event`, its carrier entries
-   * join the metadata and its size is recorded (a failure settles the event).
-   *
-   * @throws {@link RPCPayloadTooLargeError} beyond `maxMessageBytes`: nothing is written.
-   */
-  private encodeRequest(id: string, ref: MethodRef, args: unknown[], dl: number, notify: boolean, cb: RequestHeader['cb'], o: ResolvedCallOptions, event: RPCCallEvent | undefined): string {
-    if (event === undefined) return this.encodeRequestData(id, ref, args, dl, notify, cb, o.metadataJson);
-    try {
-      const data = this.encodeRequestData(id, ref, args, dl, notify, cb, this.carriedMetadata(event, o));
-      (event as { bytes: number | undefined }).bytes = Buffer.byteLength(data, 'utf8');
-      return data;
-    } catch (err) {
-      settleCallEvent(event, toError(err));
-      throw err;
-    }
-  }
-
-  private encodeRequestData(id: string, ref: MethodRef, args: unknown[], dl: number, notify: boolean, cb: RequestHeader['cb'], metadataJson: string | undefined): string {
-    const data = encodeRequest(id, ref.json, dl, notify, cb, encodeValue(this.serializer, args, () => `arguments of "${ref.method}"`), metadataJson);
-    const bytes = bytesOverLimit(data, this.maxMessageBytes);
-    if (bytes !== undefined) throw new RPCPayloadTooLargeError(`the request "${ref.method}"`, bytes, this.maxMessageBytes);
-    return data;
-  }
-
-  /** The proxy's metadata with what instrumentation put in the carrier (trace context). */
-  private carriedMetadata(event: RPCCallEvent, o: ResolvedCallOptions): string | undefined {
-    const carried = Object.keys(event.carrier);
-    if (carried.length === 0) return o.metadataJson;
-    const merged: Record<string, string> = { ...o.metadata };
-    for (const name of carried) merged[name] = event.carrier[name] as string;
-    const problem = metadataProblem(merged);
-    if (problem === undefined) return JSON.stringify(merged);
-    this.reportError(new RPCInvalidArgumentError('metadata', `entries added by instrumentation were left out: ${problem}`));
-    return o.metadataJson;
   }
 
   private async readLoop(): Promise<void> {
@@ -453,11 +334,11 @@ export class RPCChannel<Local extends object = Record<string, never>, Remote ext
       case MessageKind.Request:
         return this.handler.handle(header, payload, message);
       case MessageKind.Result:
-        return this.settle(header.id, payload, true);
+        return this.caller.settle(header.id, payload, true);
       case MessageKind.Error:
-        return this.settle(header.id, payload, false);
+        return this.caller.settle(header.id, payload, false);
       case MessageKind.Callback:
-        return this.runCallback(header, payload);
+        return this.caller.runCallback(header, payload);
       default:
         return assertNever(header);
     }
@@ -477,7 +358,7 @@ export class RPCChannel<Local extends object = Record<string, never>, Remote ext
       // Not from an inbox: a request there is answered by nobody (see route).
       if (!salvaged.notification && message.from !== undefined && message.lane !== 'reply') return this.handler.refuse(salvaged.id, message, error);
     } else if (salvaged !== undefined && message.receipt === undefined && message.lane !== 'request' && (salvaged.kind === MessageKind.Result || salvaged.kind === MessageKind.Error)) {
-      this.pending.take(salvaged.id)?.reject(error);
+      this.caller.reject(salvaged.id, error);
     }
     this.ackQuietly(message);
   }
@@ -485,38 +366,6 @@ export class RPCChannel<Local extends object = Record<string, never>, Remote ext
   private ackQuietly(message: IoInboundMessage): void {
     if (message.receipt === undefined || this.io.ack === undefined) return;
     this.io.ack(message.receipt).catch((e: unknown) => this.reportError(toError(e)));
-  }
-
-  private settle(id: string, payload: string, ok: boolean): void {
-    const call = this.pending.take(id);
-    if (call === undefined) {
-      this.counters.duplicates++;
-      this.events.emit('duplicate', { id });
-      return;
-    }
-    let value: unknown;
-    try {
-      value = decodeValue(this.serializer, payload, () => `${ok ? 'result' : 'error'} of "${call.method}"`);
-    } catch (err) {
-      call.reject(toError(err));
-      return;
-    }
-    if (ok) return call.resolve(value);
-    const error = deserializeError(value);
-    if (!hasOwnStack(value)) this.stackless.add(error);
-    call.reject(error);
-  }
-
-  private runCallback(header: CallbackHeader, payload: string): void {
-    const fn = this.pending.get(header.id)?.callbacks?.[header.c];
-    if (fn === undefined) return;
-    try {
-      const args = decodeValue(this.serializer, payload, 'callback arguments');
-      const result = fn(...(Array.isArray(args) ? (args as unknown[]) : [args]));
-      if (result instanceof Promise) result.catch((err: unknown) => this.reportError(toError(err)));
-    } catch (err) {
-      this.reportError(toError(err));
-    }
   }
 
   private countExpired(header: RequestHeader): void {
@@ -536,10 +385,6 @@ function assertIo(io: unknown): asserts io is IoInterface<IoEvents> {
   const candidate = io as Partial<IoInterface<IoEvents>> | null | undefined;
   const ok = typeof candidate === 'object' && candidate !== null && ['read', 'write', 'on', 'off'].every((m) => typeof candidate[m as keyof IoInterface] === 'function');
   if (!ok) throw new RPCInvalidArgumentError('io', 'expected an IoInterface (an object with read, write, on and off), such as a RedisStreamsIO');
-}
-
-function hasOwnStack(serialized: unknown): boolean {
-  return typeof serialized === 'object' && serialized !== null && typeof (serialized as { stack?: unknown }).stack === 'string';
 }
 
 function assertNever(value: never): never {
