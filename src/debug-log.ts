@@ -22,6 +22,8 @@ export const debugLog = {
   deadLetter: createDebug('redis-streams-rpc:dead-letter'),
   /** Trims of the request stream and the inboxes, and pending entries trimmed away. */
   trim: createDebug('redis-streams-rpc:trim'),
+  /** Control entries: serving-mode announcements, expired control entries ignored. */
+  control: createDebug('redis-streams-rpc:control'),
   /** Calls made by a channel (start, settle). */
   call: createDebug('redis-streams-rpc:call'),
   /** Requests a channel handles (start, end). */

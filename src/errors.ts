@@ -20,7 +20,8 @@ export type RPCErrorCode =
   | 'ERR_REDIS_CONNECTION'
   | 'ERR_REDIS_PERMISSION'
   | 'ERR_REDIS_DESTROYED'
-  | 'ERR_REDIS_NOT_FOUND';
+  | 'ERR_REDIS_NOT_FOUND'
+  | 'ERR_REDIS_MODE_MISMATCH';
 
 /** Options accepted by every {@link RPCError} constructor. */
 export interface RPCErrorOptions {
@@ -308,6 +309,59 @@ export class RedisStreamsNotFoundError extends RPCError {
     super(`${what === 'stream' ? 'Stream' : what === 'group' ? 'Consumer group' : 'Dead letter'} "${target}" does not exist${detail === '' ? '' : ` ${detail}`}`, options);
     this.what = what;
     this.target = target;
+  }
+}
+
+/** How a peer serves a request stream: `useConsumerGroup: false` (broadcast) or `true` (load-balanced, in a group). */
+export type RedisStreamsServeMode = 'broadcast' | 'group';
+
+/**
+ * The request stream is served in both modes at once: broadcast servers
+ * (`useConsumerGroup: false`) and load-balanced workers (`useConsumerGroup:
+ * true`). Every request then runs on every broadcast server and once more on
+ * a worker of each group: handlers run twice, silently. Reported on `'error'`
+ * (the channel forwards it) by every serving peer involved, when it starts and
+ * whenever a serving peer of the other mode appears, once per group (for a
+ * broadcast server) or per broadcast server (for a worker). Nothing is
+ * stopped: fix the deployment. Callers are never involved: a caller of either
+ * mode may call either kind of server (broadcast-mode callers of a worker pool
+ * are the usual set-up), and two groups on one stream are a legitimate fan-out.
+ */
+export class RedisStreamsModeMismatchError extends RPCError {
+  readonly code = 'ERR_REDIS_MODE_MISMATCH' as const;
+  /** The request stream. */
+  readonly stream: string;
+  /** How this peer serves it. */
+  readonly localMode: RedisStreamsServeMode;
+  /** How the other peer serves it. */
+  readonly remoteMode: RedisStreamsServeMode;
+  /** The consumer group involved (this peer's, or the other's). */
+  readonly group: string | undefined;
+  /** The other peer: its session id (from its announcement), or its consumer name (seen in `XINFO CONSUMERS`). */
+  readonly peer: string;
+
+  /**
+   * @param stream - The request stream.
+   * @param localMode - How this peer serves it.
+   * @param peer - The other peer's session id or consumer name.
+   * @param group - The consumer group involved.
+   */
+  constructor(stream: string, localMode: RedisStreamsServeMode, peer: string, group: string | undefined, options?: RPCErrorOptions) {
+    const remoteMode: RedisStreamsServeMode = localMode === 'broadcast' ? 'group' : 'broadcast';
+    const where = group === undefined ? 'a consumer group' : `consumer group "${group}"`;
+    const workerSide = localMode === 'group' ? `this worker (${where}, useConsumerGroup: true)` : `worker ${JSON.stringify(peer)} (${where}, useConsumerGroup: true)`;
+    const serverSide = localMode === 'broadcast' ? 'this broadcast server (useConsumerGroup: false)' : `broadcast server ${JSON.stringify(peer)} (useConsumerGroup: false)`;
+    super(
+      `Stream "${stream}" is served in both modes: ${localMode === 'broadcast' ? `${serverSide} and ${workerSide}` : `${workerSide} and ${serverSide}`}, ` +
+        'so every request runs on every broadcast server and once more in the group. ' +
+        'Give every serving peer of the stream the same "useConsumerGroup" (callers may use either), or serve on another "stream"',
+      options,
+    );
+    this.stream = stream;
+    this.localMode = localMode;
+    this.remoteMode = remoteMode;
+    this.group = group;
+    this.peer = peer;
   }
 }
 

@@ -53,8 +53,9 @@ export {
   RedisStreamsPermissionError,
   RedisStreamsDestroyedError,
   RedisStreamsNotFoundError,
+  RedisStreamsModeMismatchError,
 } from './errors.js';
-export type { RPCErrorCode, RPCErrorOptions, RPCSignatureProblem } from './errors.js';
+export type { RPCErrorCode, RPCErrorOptions, RPCSignatureProblem, RedisStreamsServeMode } from './errors.js';
 
 export { RedisStreamsIO } from './redis/redis-streams-io.js';
 export type { RedisStreamsIOEvents, StreamInfo, StreamEntry } from './redis/redis-streams-io.js';

@@ -147,6 +147,11 @@ export interface IoStats {
   splitEntries: number;
   /** Requests a draining worker handed back to its group unfinished, so that another worker runs them at once. */
   handedBack: number;
+  /**
+   * Control entries (Redis: `bye`, `serve`) ignored because they were read
+   * after their deadline: an old announcement does not act. Entries, not messages.
+   */
+  expiredControlEntries: number;
 }
 
 /** Events every transport emits. */
@@ -222,5 +227,5 @@ export interface IoInterface<Events extends IoEvents = IoEvents> {
 
 /** A fresh zeroed {@link IoStats}. */
 export function emptyIoStats(): IoStats {
-  return { sent: 0, received: 0, acked: 0, ackedEntries: 0, reclaimed: 0, deadLettered: 0, dropped: 0, trimmedEntries: 0, reconnects: 0, malformed: 0, refusedEntries: 0, abandoned: 0, splitEntries: 0, handedBack: 0 };
+  return { sent: 0, received: 0, acked: 0, ackedEntries: 0, reclaimed: 0, deadLettered: 0, dropped: 0, trimmedEntries: 0, reconnects: 0, malformed: 0, refusedEntries: 0, abandoned: 0, splitEntries: 0, handedBack: 0, expiredControlEntries: 0 };
 }

@@ -1,19 +1,54 @@
 /**
- * Stream entry layout and reply parsing. An entry written by this library has
- * the fields `f` (sender's session id) and either one or more `d` (encoded
- * messages, in order: writes coalesced in one tick share an entry) or `x` (a
- * control word: `bye` from signalDestroy, `open` marking a new inbox). A
- * request split out of a redelivered batch entry also has `r`: the deliveries
- * its batch had already used.
+ * Stream entry layout and reply parsing (the one place the entry layout is
+ * documented; messages inside `d` are documented in protocol/envelope.ts). An
+ * entry written by this library has the fields `f` (sender's session id) and
+ * either one or more `d` (encoded messages, in order: writes coalesced in one
+ * tick share an entry) or `x` (a control word). A request split out of a
+ * redelivered batch entry also has `r`: the deliveries its batch had already
+ * used. With signing, `k`, `t`, `s` end the entry (see signing.ts).
+ *
+ * Control entries, `f <session> x <word> [fields of the word] dl <epoch ms>`:
+ *
+ * - `open`: first entry of a new inbox (readers start after it, and skip it).
+ * - `bye`: the sender went away (`signalDestroy()`, the `destroy()` of an IO
+ *   that wrote requests), on the control stream `{stream}:control` and, from
+ *   signalDestroy, on the request stream: its calls written before it are skipped.
+ * - `serve` with `m` (`broadcast` or `group`) and, for `group`, `g` (the consumer
+ *   group): the sender serves the request stream in that mode, on the control
+ *   stream when it starts serving; `re 1` marks the answer of a peer of the
+ *   other mode to it (see mode-watch.ts). Read by serving peers only.
+ *
+ * `dl` is the entry's deadline (the writer's clock, like a request's `dl`):
+ * a reader ignores a control entry read after it (counted in
+ * `expiredControlEntries`, logged on the `control` debug namespace), so an old
+ * `bye` or `serve` read late never acts. Entries without it (writers before it
+ * existed) are taken as they are; readers ignore fields and control words they
+ * do not know, so these additions do not break older readers.
  *
  * @module
  */
 
-import type { RPCSignatureError } from '../errors.js';
+import type { RPCSignatureError, RedisStreamsServeMode } from '../errors.js';
 import type { StreamEntry } from './types.js';
 
 /** Field names of an entry. `k`, `t`, `s` end a signed entry: see signing.ts. */
-export const Field = { From: 'f', Data: 'd', Control: 'x', Redelivered: 'r', KeyId: 'k', SignedAt: 't', Signature: 's' } as const;
+export const Field = {
+  From: 'f',
+  Data: 'd',
+  Control: 'x',
+  Redelivered: 'r',
+  /** Deadline of a control entry, epoch ms. */
+  Deadline: 'dl',
+  /** Serving mode of a `serve` entry. */
+  Mode: 'm',
+  /** Consumer group of a `serve` entry in mode `group`. */
+  Group: 'g',
+  /** Marks a `serve` entry answering one of the other mode. */
+  Reply: 're',
+  KeyId: 'k',
+  SignedAt: 't',
+  Signature: 's',
+} as const;
 
 /**
  * Most messages one entry may carry. Writers coalesce at most this many; an
@@ -23,7 +58,24 @@ export const Field = { From: 'f', Data: 'd', Control: 'x', Redelivered: 'r', Key
 export const MAX_MESSAGES_PER_ENTRY = 16;
 
 /** Control words. */
-export const Control = { Bye: 'bye', Open: 'open' } as const;
+export const Control = { Bye: 'bye', Open: 'open', Serve: 'serve' } as const;
+
+/** How a peer serves the request stream (field `m` of a `serve` entry). */
+export type ServeMode = RedisStreamsServeMode;
+
+/** A parsed control entry. */
+export interface ControlEntry {
+  readonly type: 'control';
+  readonly id: string;
+  readonly from: string;
+  readonly control: string;
+  /** Field `dl`; absent from writers before it existed. */
+  readonly deadline: number | undefined;
+  /** `serve`: the mode (undefined when missing or unknown), the group, whether it answers another `serve`. */
+  readonly mode?: ServeMode | undefined;
+  readonly group?: string | undefined;
+  readonly reply?: boolean;
+}
 
 /** One raw stream entry. */
 export interface RawEntry {
@@ -41,7 +93,7 @@ export type ParsedEntry =
       /** Deliveries spent before a redelivered batch entry was split into this one (field `r`). */
       readonly spent: number;
     }
-  | { readonly type: 'control'; readonly id: string; readonly from: string; readonly control: string }
+  | ControlEntry
   | { readonly type: 'malformed'; readonly id: string; readonly reason: string }
   /** Refused by signing before anything decoded it (see signing.ts). */
   | { readonly type: 'refused'; readonly id: string; readonly error: RPCSignatureError };
@@ -51,6 +103,10 @@ export function parseEntry(entry: RawEntry): ParsedEntry {
   let from: string | undefined;
   let data: string[] | undefined;
   let control: string | undefined;
+  let deadline: string | undefined;
+  let mode: string | undefined;
+  let group: string | undefined;
+  let reply = false;
   let spent = 0;
   const { fields, id } = entry;
   for (let i = 0; i + 1 < fields.length; i += 2) {
@@ -60,6 +116,10 @@ export function parseEntry(entry: RawEntry): ParsedEntry {
     else if (key === Field.Data) (data ??= []).push(value);
     else if (key === Field.Control) control = value;
     else if (key === Field.Redelivered) spent = Number(value);
+    else if (key === Field.Deadline) deadline = value;
+    else if (key === Field.Mode) mode = value;
+    else if (key === Field.Group) group = value;
+    else if (key === Field.Reply) reply = value === '1';
   }
   if (from === undefined || from.length === 0) return { type: 'malformed', id, reason: 'entry has no sender field "f"' };
   if (data !== undefined) {
@@ -67,7 +127,12 @@ export function parseEntry(entry: RawEntry): ParsedEntry {
     if (!Number.isSafeInteger(spent) || spent < 0) return { type: 'malformed', id, reason: `bad redelivery count "r"` };
     return { type: 'data', id, from, data, spent };
   }
-  if (control !== undefined) return { type: 'control', id, from, control };
+  if (control !== undefined) {
+    const dl = deadline === undefined ? undefined : Number(deadline);
+    if (dl !== undefined && !Number.isSafeInteger(dl)) return { type: 'malformed', id, reason: 'bad control entry deadline "dl"' };
+    if (control !== Control.Serve) return { type: 'control', id, from, control, deadline: dl };
+    return { type: 'control', id, from, control, deadline: dl, mode: mode === 'broadcast' || mode === 'group' ? mode : undefined, group, reply };
+  }
   return { type: 'malformed', id, reason: 'entry has neither a data field "d" nor a control field "x"' };
 }
 

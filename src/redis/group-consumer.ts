@@ -17,7 +17,7 @@ import { Control, MAX_MESSAGES_PER_ENTRY, parseReadReply, type ParsedEntry } fro
 import { CreditLedger } from './credit-ledger.js';
 import { GroupRecovery, type ReclaimResult } from './group-recovery.js';
 import type { IoInboundMessage, IoReceipt } from '../io/io-interface.js';
-import { streamTime, type Inbound } from './inbound.js';
+import type { Inbound } from './inbound.js';
 import type { StreamKeys } from './keys.js';
 import type { ResolvedRedisStreamsOptions } from './options.js';
 import type { PoolReplays } from './pool-replays.js';
@@ -335,7 +335,7 @@ export class GroupConsumer {
       this.ackQuietly(entry.id);
       if (entry.type === 'malformed') inbound.reportMalformed(entry);
       else if (entry.type === 'refused') inbound.reportRefused(entry);
-      else if (entry.control === Control.Bye) inbound.peerGone(entry.from, streamTime(entry.id));
+      else if (entry.control === Control.Bye) inbound.control(entry);
       return;
     }
     // Already held here (XAUTOCLAIM took back one of ours still waiting in the queue): it runs once.

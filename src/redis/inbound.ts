@@ -4,12 +4,13 @@
  *
  * @module
  */
+import { debugLog } from '../debug-log.js';
 import { RPCProtocolError, RPCSignatureError } from '../errors.js';
 import { InboundQueue } from '../io/inbound-queue.js';
 import { emptyIoStats, type IoInboundMessage, type IoLane, type IoStats } from '../io/io-interface.js';
 import { TypedEmitter, type Logger } from '../io/typed-emitter.js';
 import { MAX_HEADER_CHARS } from '../protocol/envelope.js';
-import { Field, parseEntry, type ParsedEntry, type RawEntry } from './entries.js';
+import { Control, Field, parseEntry, type ControlEntry, type ParsedEntry, type RawEntry } from './entries.js';
 import { looksSigned, type EntrySigner } from './signing.js';
 import type { RedisStreamsIOEvents } from './types.js';
 
@@ -60,6 +61,8 @@ export class Inbound {
   onDrop: ((message: IoInboundMessage) => void) | undefined;
   /** Settles a queued request taken out because its caller went away (set by the IO: load-balanced, it is acknowledged). */
   onAbandon: ((message: IoInboundMessage) => void) | undefined;
+  /** Told about every live `serve` announcement of the control stream (set by the IO: see mode-watch.ts). */
+  onServe: ((entry: ControlEntry) => void) | undefined;
   /** Peers that announced they went away: session id to the stream time (ms) of their `bye`, oldest first. */
   private readonly gone = new Map<string, number>();
   /** Requests pushed so far; the next one gets this number (see {@link Inbound.left}). */
@@ -138,6 +141,22 @@ export class Inbound {
   reportRefused(entry: ParsedEntry & { type: 'refused' }): void {
     this.counters.refusedEntries++;
     this.events.emit('error', entry.error);
+  }
+
+  /**
+   * Acts on a control entry, unless it is read after its deadline: then it is
+   * counted in `expiredControlEntries`, logged and ignored, so an old `bye`
+   * read late (a new group reading the retained history, a write held through
+   * an outage) cannot skip the calls of a caller restarted under its session id.
+   */
+  control(entry: ControlEntry): void {
+    if (entry.deadline !== undefined && Date.now() > entry.deadline) {
+      this.counters.expiredControlEntries++;
+      debugLog.control('ignored %s entry %s of %s: read after its deadline %d', entry.control, entry.id, entry.from, entry.deadline);
+      return;
+    }
+    if (entry.control === Control.Bye) this.peerGone(entry.from, streamTime(entry.id));
+    else if (entry.control === Control.Serve) this.onServe?.(entry);
   }
 
   /**

@@ -19,11 +19,12 @@ import {
 import { Control, Field, parseEntryList, toStreamEntry } from './entries.js';
 import { GroupConsumer } from './group-consumer.js';
 import { Inbound } from './inbound.js';
+import { ModeWatch } from './mode-watch.js';
 import { streamKeys, type StreamKeys } from './keys.js';
 import { resolveOptions, type RedisStreamsIOOptions, type ResolvedRedisStreamsOptions } from './options.js';
 import { PoolReplays } from './pool-replays.js';
 import { EntrySigner, sealWith, type SealEntry } from './signing.js';
-import { CONTROL_MAXLEN, StreamReaders } from './stream-readers.js';
+import { CONTROL_LOOKBACK_MS, CONTROL_MAXLEN, StreamReaders } from './stream-readers.js';
 import { WriteBatcher } from './write-batcher.js';
 import type { RedisStreamsIOEvents, StreamEntry, StreamInfo } from './types.js';
 
@@ -79,6 +80,8 @@ export class RedisStreamsIO implements IoInterface<RedisStreamsIOEvents> {
   /** Resolves `false` on destroy, so nothing waits on `ready` past it (Redis may be down). */
   private readonly stopped = new Promise<false>((resolve) => (this.resolveStopped = resolve));
   private readonly streams: StreamReaders;
+  /** Reports serving peers of the other mode on this stream (see mode-watch.ts). */
+  private readonly modes: ModeWatch;
   private serving = false;
   /** The connection of the request read loop, once serving. */
   private requestReader: RedisConnection | undefined;
@@ -127,6 +130,18 @@ export class RedisStreamsIO implements IoInterface<RedisStreamsIOEvents> {
       blockTimeout: o.blockTimeout,
       reportBackground: (err) => this.reportBackground(err),
     });
+    this.modes = new ModeWatch({
+      cmd: this.cmd,
+      stream: o.stream,
+      controlKey: this.keys.control,
+      sessionId: o.sessionId,
+      mode: o.useConsumerGroup ? 'group' : 'broadcast',
+      group: this.consumerGroup,
+      controlEntry: (key, word, extra) => this.controlEntry(key, word, extra),
+      report: (error) => void this.inbound.events.emit('error', error),
+      reportBackground: (err) => this.reportBackground(err),
+    });
+    this.inbound.onServe = (entry) => this.modes.onServe(entry);
     this.group = o.useConsumerGroup
       ? new GroupConsumer({ cmd: this.cmd, opts: o, keys: this.keys, inbound: this.inbound, seal: this.seal, replays: signer === undefined ? undefined : new PoolReplays(this.cmd, this.keys.seen(o.consumerGroup), o.signing?.replayWindowMs ?? 0), reportBackground: (err) => this.reportBackground(err) })
       : undefined;
@@ -281,10 +296,14 @@ export class RedisStreamsIO implements IoInterface<RedisStreamsIOEvents> {
     const group = this.group;
     const read = group === undefined ? (reader: RedisConnection) => this.streams.readBroadcastOnce(reader) : (reader: RedisConnection) => group.readOnce(reader);
     let positioned = group !== undefined;
+    let announced = false;
     const step = async (reader: RedisConnection): Promise<void> => {
       // Set up as a pure caller (whose ACL need not let it read the stream): fix the position now.
       if (!positioned && !this.servedAtSetUp) await this.fixStreamPosition();
       positioned = true;
+      // Not awaited: reading requests never waits for (nor fails with) the announcement.
+      if (!announced) this.modes.start().catch((err: unknown) => this.reportBackground(err));
+      announced = true;
       await read(reader);
     };
     const action = group === undefined ? `read requests from "${this.keys.stream}"` : `read requests of group "${this.opts.consumerGroup}" from "${this.keys.stream}"`;
@@ -623,9 +642,13 @@ export class RedisStreamsIO implements IoInterface<RedisStreamsIOEvents> {
     );
   }
 
-  /** The fields of a control entry for `key`, signed with the `signing` option. */
-  private controlEntry(key: string, control: string): readonly string[] {
-    return this.seal(key, [Field.From, this.id, Field.Control, control]);
+  /**
+   * The fields of a control entry for `key`, signed with the `signing` option.
+   * Its deadline: a control entry is news for as long as a new endpoint reads
+   * the control stream back (CONTROL_LOOKBACK_MS); read later, it is ignored.
+   */
+  private controlEntry(key: string, control: string, extra: readonly string[] = []): readonly string[] {
+    return this.seal(key, [Field.From, this.id, Field.Control, control, ...extra, Field.Deadline, String(Date.now() + CONTROL_LOOKBACK_MS)]);
   }
 
   private async createGroup(): Promise<void> {

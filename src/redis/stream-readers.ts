@@ -106,7 +106,8 @@ export class StreamReaders {
       if (entry.type === 'malformed') inbound.reportMalformed(entry);
       else if (entry.type === 'refused') inbound.reportRefused(entry);
       else if (entry.type === 'data') inbound.reportMalformed({ type: 'malformed', id: entry.id, reason: 'messages on the control stream' });
-      else if (entry.control === Control.Bye && entry.from !== sessionId) inbound.peerGone(entry.from, streamTime(entry.id));
+      // Its own `serve` tells the mode watch where live announcements start; its own `bye` is not news.
+      else if (entry.control !== Control.Bye || entry.from !== sessionId) inbound.control(entry);
     }
   }
 
@@ -116,7 +117,7 @@ export class StreamReaders {
     if (entry.type === 'refused') return inbound.reportRefused(entry);
     if (entry.from === this.host.sessionId) return;
     if (entry.type === 'control') {
-      if (entry.control === Control.Bye) inbound.peerGone(entry.from, streamTime(entry.id));
+      if (entry.control === Control.Bye) inbound.control(entry);
       return;
     }
     const live = inbound.withoutAbandoned(entry);
