@@ -136,6 +136,13 @@ export function parseEntry(entry: RawEntry): ParsedEntry {
   return { type: 'malformed', id, reason: 'entry has neither a data field "d" nor a control field "x"' };
 }
 
+/** The control word `x` of an entry not parsed (nor verified) yet, if any. */
+export function controlWordOf(entry: RawEntry): string | undefined {
+  const { fields } = entry;
+  for (let i = 0; i + 1 < fields.length; i += 2) if (fields[i] === Field.Control) return fields[i + 1];
+  return undefined;
+}
+
 /** Turns an XREAD/XREADGROUP reply into per-key entry lists, tolerating odd shapes. */
 export function parseReadReply(reply: unknown): Map<string, RawEntry[]> {
   const out = new Map<string, RawEntry[]>();

@@ -61,7 +61,7 @@ export class Inbound {
   onDrop: ((message: IoInboundMessage) => void) | undefined;
   /** Settles a queued request taken out because its caller went away (set by the IO: load-balanced, it is acknowledged). */
   onAbandon: ((message: IoInboundMessage) => void) | undefined;
-  /** Told about every live `serve` announcement of the control stream (set by the IO: see mode-watch.ts). */
+  /** Told about every live `serve` announcement of the control stream; set by the IO once it serves (see mode-watch.ts). */
   onServe: ((entry: ControlEntry) => void) | undefined;
   /** Peers that announced they went away: session id to the stream time (ms) of their `bye`, oldest first. */
   private readonly gone = new Map<string, number>();

@@ -141,7 +141,6 @@ export class RedisStreamsIO implements IoInterface<RedisStreamsIOEvents> {
       report: (error) => void this.inbound.events.emit('error', error),
       reportBackground: (err) => this.reportBackground(err),
     });
-    this.inbound.onServe = (entry) => this.modes.onServe(entry);
     this.group = o.useConsumerGroup
       ? new GroupConsumer({ cmd: this.cmd, opts: o, keys: this.keys, inbound: this.inbound, seal: this.seal, replays: signer === undefined ? undefined : new PoolReplays(this.cmd, this.keys.seen(o.consumerGroup), o.signing?.replayWindowMs ?? 0), reportBackground: (err) => this.reportBackground(err) })
       : undefined;
@@ -291,6 +290,7 @@ export class RedisStreamsIO implements IoInterface<RedisStreamsIOEvents> {
   acceptRequests(): void {
     if (this.serving || this.inbound.closed) return;
     this.serving = true;
+    this.inbound.onServe = (entry) => this.modes.onServe(entry);
     // Requests get a reader of their own, so that serving can start at any time
     // without interrupting the inbox reader's blocking XREAD.
     const group = this.group;

@@ -9,7 +9,7 @@
 import type { Redis } from 'ioredis';
 import { debugLog } from '../debug-log.js';
 import type { RedisConnection } from './connection.js';
-import { Control, MAX_MESSAGES_PER_ENTRY, parseReadReply, type ParsedEntry, type RawEntry } from './entries.js';
+import { Control, controlWordOf, MAX_MESSAGES_PER_ENTRY, parseReadReply, type ParsedEntry, type RawEntry } from './entries.js';
 import { READ_BATCH } from './group-consumer.js';
 import { streamTime, type Inbound } from './inbound.js';
 
@@ -99,6 +99,9 @@ export class StreamReaders {
     const { inbound, controlKey, sessionId } = this.host;
     for (const raw of entries ?? []) {
       this.controlPosition = raw.id;
+      // Announcements of serving peers concern serving peers only: an endpoint that serves nothing
+      // neither verifies nor reports them (a signing mismatch shows on its answers already).
+      if (inbound.onServe === undefined && controlWordOf(raw) === Control.Serve) continue;
       const entry = inbound.parse(controlKey, raw);
       // History read back at start (CONTROL_LOOKBACK_MS) is skipped quietly when refused: after
       // a key rotation the byes signed with the retired key are not news to every new endpoint.
