@@ -25,6 +25,11 @@
  * Readers accept both versions and ignore header fields they do not know, so
  * later minor additions do not break them.
  *
+ * Every request and notification carries its deadline `dl`; answers and
+ * callback invocations need none (they go to one caller's inbox and act only
+ * on a call still pending there). The stream entries around messages, control
+ * entries and their deadlines included, are documented in redis/entries.ts.
+ *
  * @module
  */
 import { RPCProtocolError } from '../errors.js';

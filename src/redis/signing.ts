@@ -10,7 +10,7 @@
  *     "rsrpc-sig-v1" <key the entry is written to> <every field before `s`, names and values, in order>
  *
  * so it binds the destination key, the sender `f`, every message `d` (whose
- * header carries the call id, method path and deadline), a control word `x`,
+ * header carries the call id, method path and deadline), a control word `x` and its deadline `dl`,
  * a redelivery count `r`, the key id and the signing time. A reader verifies
  * with the key named by `k` and refuses the entry before anything decodes it
  * when it is unsigned, names an unknown key, does not match (altered, or
