@@ -74,7 +74,7 @@ export class GroupRecovery {
     const ids = rows.map((r) => r[0]);
     const entries = parseEntryList(await this.redis.call('XCLAIM', stream, group, consumer, 0, ...ids));
     const found = new Set(entries.map((e) => e.id));
-    const trimmed = ids.filter((id) => !found.has(id));
+    const trimmed = await this.gone(ids.filter((id) => !found.has(id)));
     if (trimmed.length > 0) await this.redis.call('XACK', stream, group, ...trimmed);
     const counts = new Map(rows.map((r) => [r[0], r[3] + 1]));
     return { claimed: entries.map((e) => ({ entry: this.config.parse(e), deliveries: counts.get(e.id) ?? 1 })), trimmed };
@@ -146,6 +146,19 @@ export class GroupRecovery {
     const first = result?.[0];
     if (first?.[0]) throw first[0];
     return typeof first?.[1] === 'string' ? first[1] : null;
+  }
+
+  /**
+   * Of ids XCLAIM did not return, those whose entries are really gone. The
+   * others are no longer pending here: between XPENDING and XCLAIM another
+   * worker took one over and answered it (a restarted worker resuming its own
+   * requests races the take-over of the same requests). Those are not news.
+   */
+  private async gone(ids: readonly string[]): Promise<string[]> {
+    if (ids.length === 0) return [];
+    const { stream } = this.config;
+    const found = await Promise.all(ids.map((id) => this.redis.xrange(stream, id, id)));
+    return ids.filter((_, i) => (found[i] ?? []).length === 0);
   }
 
   private async deliveryCounts(entries: readonly RawEntry[]): Promise<Map<string, number>> {
