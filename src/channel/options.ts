@@ -90,7 +90,7 @@ const MIN_MESSAGE_BYTES = 1024;
 const CHANNEL_OPTIONS = new Set(['expose', 'timeout', 'serialization', 'maxMessageBytes', 'remoteStacks', 'asyncContext', 'logger']);
 const CALL_OPTIONS = new Set(['timeout', 'metadata']);
 /** Options of the Redis adapter that users put on the channel by mistake (the README once listed one there). */
-const IO_OPTIONS = new Set(['writeBatchSize', 'maxLen', 'maxQueueSize', 'useConsumerGroup', 'claimIdleMs', 'maxDeliveries', 'stream', 'url', 'blockTimeout', 'consumerGroup']);
+const IO_OPTIONS = new Set(['writeBatchSize', 'maxLen', 'retentionIntervalMs', 'retentionMs', 'inboxMaxLen', 'maxQueueSize', 'useConsumerGroup', 'claimIdleMs', 'maxDeliveries', 'stream', 'url', 'blockTimeout', 'consumerGroup']);
 
 function assertKnown(options: object, known: ReadonlySet<string>, where: string): void {
   for (const key of Object.keys(options)) {

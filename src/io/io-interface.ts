@@ -122,6 +122,12 @@ export interface IoStats {
    * messages: the requests they carried are gone with them.
    */
   trimmedEntries: number;
+  /**
+   * Request-stream entries removed by this IO's retention (Redis: the
+   * `retentionIntervalMs` trims): acknowledged by every group, or older than
+   * the broadcast window. Entries, not messages; nothing still needed is in them.
+   */
+  retentionTrimmedEntries: number;
   /** Successful reconnections after a lost connection. */
   reconnects: number;
   /** Inbound messages skipped because they were not valid (an entry not written by this library counts as one). */
@@ -227,5 +233,5 @@ export interface IoInterface<Events extends IoEvents = IoEvents> {
 
 /** A fresh zeroed {@link IoStats}. */
 export function emptyIoStats(): IoStats {
-  return { sent: 0, received: 0, acked: 0, ackedEntries: 0, reclaimed: 0, deadLettered: 0, dropped: 0, trimmedEntries: 0, reconnects: 0, malformed: 0, refusedEntries: 0, abandoned: 0, splitEntries: 0, handedBack: 0, expiredControlEntries: 0 };
+  return { sent: 0, received: 0, acked: 0, ackedEntries: 0, reclaimed: 0, deadLettered: 0, dropped: 0, trimmedEntries: 0, retentionTrimmedEntries: 0, reconnects: 0, malformed: 0, refusedEntries: 0, abandoned: 0, splitEntries: 0, handedBack: 0, expiredControlEntries: 0 };
 }

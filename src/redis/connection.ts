@@ -122,6 +122,11 @@ export function isNoGroupError(err: unknown): boolean {
   return err instanceof Error && err.message.startsWith('NOGROUP');
 }
 
+/** Whether an ioredis error says the key does not exist (XINFO on a stream never written). */
+export function isNoSuchKeyError(err: unknown): boolean {
+  return err instanceof Error && err.message.startsWith('ERR no such key');
+}
+
 /** Whether an ioredis error says the group already exists. */
 export function isBusyGroupError(err: unknown): boolean {
   return err instanceof Error && err.message.startsWith('BUSYGROUP');

@@ -32,8 +32,46 @@ export interface RedisStreamsIOOptions {
    * @defaultValue 5000
    */
   blockTimeout?: number;
-  /** Approximate length cap (`MAXLEN ~`) applied on every request written; unset means no trimming. */
+  /**
+   * Hard cap: approximate length (`MAXLEN ~`) applied on every request
+   * written. Unlike retention it counts entries, not what is still needed, so
+   * it can trim requests that are pending or not read yet: size it well above
+   * the largest backlog, or leave it unset and rely on retention.
+   * @defaultValue undefined (no cap; retention keeps the stream short)
+   */
   maxLen?: number;
+  /**
+   * Retention: how often a serving peer (a load-balanced worker, a broadcast
+   * server) trims the request stream of entries nobody needs, in
+   * milliseconds (`XTRIM MINID ~`). A worker removes the entries every
+   * consumer group has acknowledged; a broadcast server removes the entries
+   * older than {@link RedisStreamsIOOptions.retentionMs}. Neither ever
+   * removes a pending entry nor one a group has not read yet. Pure callers
+   * never trim the request stream. `false` or `0`: this IO never trims it.
+   * @defaultValue 5000
+   */
+  retentionIntervalMs?: number | false;
+  /**
+   * Retention window of a broadcast stream, in milliseconds: a broadcast
+   * server trims entries written longer ago than this (by Redis' id times),
+   * never past what a consumer group on the same stream still needs. Keep it
+   * above the longest call timeout: a load-balanced group created later
+   * starts at the retained history, so requests written before the first
+   * worker existed are served if they are younger than this. `false` or `0`:
+   * broadcast servers keep everything (load-balanced trimming is unaffected).
+   * @defaultValue 120000
+   */
+  retentionMs?: number | false;
+  /**
+   * Approximate length cap (`MAXLEN ~`) applied on every answer and callback
+   * entry this IO writes into another endpoint's inbox, so that a caller that
+   * stops reading cannot grow Redis without bound. A caller that reads keeps
+   * its inbox short itself (it trims what it has read); this bound is only
+   * reached by one that does not. Answers trimmed away unread are lost: their
+   * calls fail with `RPCTimeoutError`. `false` or `0`: no cap.
+   * @defaultValue 10000
+   */
+  inboxMaxLen?: number | false;
   /** Id of this endpoint; replies are addressed to it. @defaultValue `sessionIdPrefix` followed by a nanoid */
   sessionId?: string;
   /**
@@ -138,6 +176,12 @@ export const DEFAULT_REDIS_STREAMS_OPTIONS = {
   writeBatchSize: 16,
   /** No session id prefix. */
   sessionIdPrefix: '',
+  /** Serving peers trim the request stream every 5 s: a few commands per worker, XLEN stays near what is in flight. */
+  retentionIntervalMs: 5000,
+  /** Broadcast history kept, in milliseconds: 4 x the default call timeout (30 s), so nothing a caller still waits for is trimmed. */
+  retentionMs: 120_000,
+  /** Inbox entries kept for a caller that does not read: far above what a reading caller ever has unread. */
+  inboxMaxLen: 10_000,
 } as const;
 
 /** Options after defaults and validation. */
@@ -150,6 +194,12 @@ export interface ResolvedRedisStreamsOptions {
   readonly consumerName: string;
   readonly blockTimeout: number;
   readonly maxLen: number | undefined;
+  /** Undefined: retention off. */
+  readonly retentionIntervalMs: number | undefined;
+  /** Undefined: broadcast servers keep everything. */
+  readonly retentionMs: number | undefined;
+  /** Undefined: inbox entries are written without a cap. */
+  readonly inboxMaxLen: number | undefined;
   readonly sessionId: string;
   readonly sessionIdPrefix: string;
   readonly maxQueueSize: number;
@@ -165,7 +215,7 @@ export interface ResolvedRedisStreamsOptions {
 }
 
 const KNOWN = new Set<string>([
-  'url', 'client', 'redisOptions', 'stream', 'consumerGroup', 'consumerName', 'blockTimeout', 'maxLen', 'sessionId', 'sessionIdPrefix',
+  'url', 'client', 'redisOptions', 'stream', 'consumerGroup', 'consumerName', 'blockTimeout', 'maxLen', 'retentionIntervalMs', 'retentionMs', 'inboxMaxLen', 'sessionId', 'sessionIdPrefix',
   'maxQueueSize', 'concurrency', 'useConsumerGroup', 'claimIdleMs', 'maxDeliveries', 'deadLetterStream', 'inboxTtlMs', 'writeBatchSize', 'logger', 'signing',
 ]);
 const MAX_MS = 2_147_483_647;
@@ -173,6 +223,15 @@ const MAX_MS = 2_147_483_647;
 function integer(name: string, value: unknown, min: number, max = Number.MAX_SAFE_INTEGER): number {
   if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
     throw new RPCInvalidArgumentError(name, `expected an integer in [${min}, ${max}], got ${JSON.stringify(value) ?? String(value)}`);
+  }
+  return value;
+}
+
+/** An option that `false` or `0` turns off (undefined), else an integer in [min, max]. */
+function optional(name: string, value: unknown, min: number, max: number): number | undefined {
+  if (value === false || value === 0) return undefined;
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
+    throw new RPCInvalidArgumentError(name, `expected false, 0 (off) or an integer in [${min}, ${max}], got ${JSON.stringify(value) ?? String(value)}`);
   }
   return value;
 }
@@ -253,6 +312,9 @@ export function resolveOptions(options: RedisStreamsIOOptions): ResolvedRedisStr
     consumerName: o.consumerName === undefined ? `consumer-${sessionId}` : name('consumerName', o.consumerName),
     blockTimeout: integer('blockTimeout', o.blockTimeout, 1, MAX_MS),
     maxLen: o.maxLen === undefined ? undefined : integer('maxLen', o.maxLen, 1),
+    retentionIntervalMs: optional('retentionIntervalMs', o.retentionIntervalMs, 10, MAX_MS),
+    retentionMs: optional('retentionMs', o.retentionMs, 1, Number.MAX_SAFE_INTEGER),
+    inboxMaxLen: optional('inboxMaxLen', o.inboxMaxLen, 1, Number.MAX_SAFE_INTEGER),
     sessionId,
     sessionIdPrefix,
     maxQueueSize,

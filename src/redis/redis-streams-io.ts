@@ -23,6 +23,7 @@ import { ModeWatch } from './mode-watch.js';
 import { streamKeys, type StreamKeys } from './keys.js';
 import { resolveOptions, type RedisStreamsIOOptions, type ResolvedRedisStreamsOptions } from './options.js';
 import { PoolReplays } from './pool-replays.js';
+import { StreamRetention } from './retention.js';
 import { EntrySigner, sealWith, type SealEntry } from './signing.js';
 import { CONTROL_LOOKBACK_MS, CONTROL_MAXLEN, StreamReaders } from './stream-readers.js';
 import { WriteBatcher } from './write-batcher.js';
@@ -68,9 +69,9 @@ export class RedisStreamsIO implements IoInterface<RedisStreamsIOEvents> {
   private readonly writes: WriteBatcher;
   /** Signs what this IO writes (the identity without the `signing` option). */
   private readonly seal: SealEntry;
-  /** XADD arguments of a request entry (MAXLEN), and of an inbox entry (never recreate an expired inbox). */
+  /** XADD arguments of a request entry (MAXLEN), and of an inbox entry (never recreate an expired inbox; `inboxMaxLen`). */
   private readonly requestOptions: readonly (string | number)[];
-  private readonly inboxOptions: readonly string[] = ['NOMKSTREAM'];
+  private readonly inboxOptions: readonly (string | number)[];
   private readonly stopSignal = new Signal();
   private readonly readers: RedisConnection[] = [];
   private readonly loops: Promise<void>[] = [];
@@ -152,6 +153,7 @@ export class RedisStreamsIO implements IoInterface<RedisStreamsIOEvents> {
       if (message.receipt !== undefined) this.ack(message.receipt).catch((err: unknown) => this.reportBackground(err));
     };
     this.requestOptions = o.maxLen === undefined ? [] : ['MAXLEN', '~', o.maxLen];
+    this.inboxOptions = o.inboxMaxLen === undefined ? ['NOMKSTREAM'] : ['NOMKSTREAM', 'MAXLEN', '~', o.inboxMaxLen];
     this.writes = new WriteBatcher(
       this.cmd,
       { stream: this.keys.stream, group: o.useConsumerGroup ? o.consumerGroup : undefined, sessionId: o.sessionId, maxPerEntry: o.writeBatchSize, seal: this.seal },
@@ -309,6 +311,7 @@ export class RedisStreamsIO implements IoInterface<RedisStreamsIOEvents> {
     const action = group === undefined ? `read requests from "${this.keys.stream}"` : `read requests of group "${this.opts.consumerGroup}" from "${this.keys.stream}"`;
     this.requestReader = this.newReader();
     this.loops.push(this.readLoop(this.requestReader, step, action, undefined, () => this.draining !== undefined));
+    this.startRetention();
     if (group === undefined) return;
     this.every(Math.max(20, Math.floor(this.opts.claimIdleMs / 3)), () => group.renewLeases());
     this.every(group.recoveryIntervalMs, () => Promise.resolve(group.markRecoveryDue()));
@@ -657,6 +660,18 @@ export class RedisStreamsIO implements IoInterface<RedisStreamsIOEvents> {
     } catch (err) {
       if (!isBusyGroupError(err)) throw err;
     }
+  }
+
+  /** Serving peers trim the request stream of what nobody needs (see retention.ts). */
+  private startRetention(): void {
+    const { retentionIntervalMs, retentionMs } = this.opts;
+    const counters = this.inbound.counters;
+    const trimmed = (n: number): void => void (counters.retentionTrimmedEntries += n);
+    const retention = new StreamRetention({ cmd: this.cmd, stream: this.keys.stream, mode: this.group === undefined ? 'broadcast' : 'group', windowMs: retentionMs, trimmed });
+    if (retentionIntervalMs === undefined || !retention.active) return;
+    this.every(retentionIntervalMs, async () => {
+      if (await this.whenReady()) await retention.run();
+    });
   }
 
   private async heartbeat(): Promise<void> {

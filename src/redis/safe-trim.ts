@@ -32,3 +32,36 @@ export function pendingSafeMinId(groups: readonly GroupPosition[]): string | nul
   }
   return min;
 }
+
+/** XINFO GROUPS replies are flat `[name, value, ...]` arrays: one field of one. */
+function field(reply: unknown, name: string): string | null {
+  if (!Array.isArray(reply)) return null;
+  for (let i = 0; i + 1 < reply.length; i += 2) if (reply[i] === name && typeof reply[i + 1] === 'string') return reply[i + 1] as string;
+  return null;
+}
+
+/** What {@link readGroupPositions} needs of a connection: `call` of ioredis. */
+export interface PositionReader {
+  call(command: string, ...args: string[]): Promise<unknown>;
+}
+
+/**
+ * Every group's position on `stream`: XINFO GROUPS, then the XPENDING summary
+ * of each group (its oldest pending id). Reading them one after the other is
+ * safe for trimming: meanwhile last-delivered ids only grow and pending lists
+ * only lose what was acknowledged, so the minimum can only have moved forward.
+ * A group created meanwhile starts at what is left (the retained history).
+ *
+ * @throws the ioredis error when the stream does not exist (`ERR no such key`).
+ */
+export async function readGroupPositions(cmd: PositionReader, stream: string): Promise<GroupPosition[]> {
+  const groups = await cmd.call('XINFO', 'GROUPS', stream);
+  if (!Array.isArray(groups)) return [];
+  return Promise.all(
+    groups.map(async (g: unknown) => {
+      const summary = await cmd.call('XPENDING', stream, field(g, 'name') ?? '');
+      const oldest = Array.isArray(summary) && typeof summary[1] === 'string' ? summary[1] : null;
+      return { lastDeliveredId: field(g, 'last-delivered-id') ?? '0-0', oldestPendingId: oldest };
+    }),
+  );
+}

@@ -2,12 +2,11 @@ import { Redis, type RedisOptions } from 'ioredis';
 import { RPCError, RPCInvalidArgumentError, RedisStreamsDestroyedError } from '../../errors.js';
 import { connectionError, createBlockingConnection, createCommandConnection, type RedisConnection } from '../connection.js';
 import { streamKeys, type StreamKeys } from '../keys.js';
-import { pendingSafeMinId } from '../safe-trim.js';
+import { pendingSafeMinId, readGroupPositions } from '../safe-trim.js';
 import { EntrySigner } from '../signing.js';
 import { getDeadLetter, listDeadLetters, purge, redrive, type DeadLetterQuery, type DeadLetterSelection } from './dead-letters.js';
 import { resolveInspectorOptions, type ResolvedInspectorOptions, type StreamInspectorOptions } from './options.js';
-import { flatMap, str } from './replies.js';
-import { assertStream, groupReplies, readPending, readStatus, type InspectHost, type PendingQuery } from './status.js';
+import { assertStream, readPending, readStatus, type InspectHost, type PendingQuery } from './status.js';
 import { follow, type TailOptions } from './tail.js';
 import type { DeadLetter, DeadLetterDetail, PendingEntry, RedriveResult, StreamStatus, TailEvent, TrimResult } from './types.js';
 
@@ -166,15 +165,7 @@ export class StreamInspector {
     return this.run('trim', async () => {
       const { cmd, keys } = this.host;
       await assertStream(cmd, keys.stream);
-      const positions = await Promise.all(
-        (await groupReplies(this.host)).map(async (g) => {
-          const name = str(flatMap(g), 'name') ?? '';
-          const summary = await cmd.call('XPENDING', keys.stream, name);
-          const oldest = Array.isArray(summary) && typeof summary[1] === 'string' ? summary[1] : null;
-          return { lastDeliveredId: str(flatMap(g), 'last-delivered-id') ?? '0-0', oldestPendingId: oldest };
-        }),
-      );
-      const minId = pendingSafeMinId(positions);
+      const minId = pendingSafeMinId(await readGroupPositions(cmd, keys.stream));
       const removed = minId === null ? 0 : await cmd.xtrim(keys.stream, 'MINID', minId);
       return { removed, minId, length: await cmd.xlen(keys.stream) };
     });
