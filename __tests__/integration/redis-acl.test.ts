@@ -119,7 +119,8 @@ describe('Redis ACL: documented least-privilege roles, and refused commands as t
       const stream = uniqueName('acl-lb');
       const workerUrl = await roleUser('worker', stream);
       const workers = ['w1', 'w2'].map((name) => {
-        const transport = io(workerUrl, { stream, useConsumerGroup: true, sessionIdPrefix: 'worker-', consumerName: name, claimIdleMs: 1000, writeBatchSize: 1 });
+        // retentionIntervalMs 100: retention (XINFO GROUPS, XPENDING, XTRIM) runs many times under the documented rules.
+        const transport = io(workerUrl, { stream, useConsumerGroup: true, sessionIdPrefix: 'worker-', consumerName: name, claimIdleMs: 1000, writeBatchSize: 1, retentionIntervalMs: 100 });
         return { transport, ...serve(transport, name) };
       });
       await Promise.all(workers.map((w) => w.transport.waitUntilReady()));
@@ -144,7 +145,8 @@ describe('Redis ACL: documented least-privilege roles, and refused commands as t
 
     it('broadcast: a caller and a server under their documented users; calls succeed', async () => {
       const stream = uniqueName('acl-bc');
-      const serverIo = io(await roleUser('server', stream), { stream, sessionIdPrefix: 'server-' });
+      // Retention (XINFO GROUPS, XTRIM MINID) runs every 100 ms under the documented rules.
+      const serverIo = io(await roleUser('server', stream), { stream, sessionIdPrefix: 'server-', retentionIntervalMs: 100, retentionMs: 1 });
       const srv = serve(serverIo, 'server');
       await serverIo.waitUntilReady();
       const callerIo = io(await roleUser('billing', stream), { stream, sessionIdPrefix: 'billing-' });
@@ -153,6 +155,7 @@ describe('Redis ACL: documented least-privilege roles, and refused commands as t
       const api = caller.ch.getAPI();
       expect(await Promise.all(Array.from({ length: 30 }, (_, i) => api.add(i, 3)))).to.deep.equal(Array.from({ length: 30 }, (_, i) => i + 3));
       expect(await api.whoami()).to.equal('server');
+      await new Promise((resolve) => setTimeout(resolve, 500));
       await Promise.all(channels.splice(0).map((c) => c.destroy()));
       expect([...caller.errors, ...srv.errors]).to.deep.equal([]);
       expect(await server.command('KEYS', `{${stream}}:inbox:*`)).to.deep.equal([]);

@@ -53,6 +53,7 @@ const OBSERVED: readonly (readonly [name: string, field: keyof RPCStats, unit: s
   ['redis_streams_rpc.messages.malformed', 'malformed', '{message}', 'Inbound messages skipped as invalid.'],
   ['redis_streams_rpc.messages.duplicates', 'duplicates', '{message}', 'Late or repeated answers ignored.'],
   ['redis_streams_rpc.entries.trimmed', 'trimmedEntries', '{entry}', 'Pending entries trimmed away before being handled.'],
+  ['redis_streams_rpc.entries.retention_trimmed', 'retentionTrimmedEntries', '{entry}', 'Request-stream entries nobody needed, removed by retention.'],
   ['redis_streams_rpc.client.timeouts', 'timeouts', '{call}', 'Calls that timed out.'],
   ['redis_streams_rpc.connection.reconnects', 'reconnects', '{reconnect}', 'Reconnections after a lost connection.'],
 ];

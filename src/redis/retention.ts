@@ -15,7 +15,7 @@
  * @module
  */
 import { debugLog } from '../debug-log.js';
-import { isNoSuchKeyError, type RedisConnection } from './connection.js';
+import { isNoSuchKeyError, redisError, type RedisConnection } from './connection.js';
 import { compareIds } from './entries.js';
 import { pendingSafeMinId, readGroupPositions, type GroupPosition } from './safe-trim.js';
 
@@ -64,19 +64,23 @@ export class StreamRetention {
   /**
    * One run: the groups' positions, then XTRIM MINID ~ in bounded passes.
    * @returns The number of entries removed.
+   * @throws {@link RedisStreamsPermissionError} when the ACL refuses XINFO, XPENDING or XTRIM
+   *   (see "ACL roles" in the README), else {@link RedisStreamsConnectionError}.
    */
   async run(): Promise<number> {
-    const { cmd, stream, mode, windowMs } = this.config;
     if (!this.active) return 0;
-    let groups: GroupPosition[];
     try {
-      groups = await readGroupPositions(cmd, stream);
+      return await this.trim();
     } catch (err) {
       // Nothing written yet (a broadcast stream is created by its first request).
       if (isNoSuchKeyError(err)) return 0;
-      throw err;
+      throw redisError(`trim the request stream "${this.config.stream}" (retention)`, err);
     }
-    const minId = retentionMinId(mode, groups, windowMs, Date.now());
+  }
+
+  private async trim(): Promise<number> {
+    const { cmd, stream, mode, windowMs } = this.config;
+    const minId = retentionMinId(mode, await readGroupPositions(cmd, stream), windowMs, Date.now());
     if (minId === null) return 0;
     let removed = 0;
     for (let pass = 0; pass < MAX_PASSES; pass++) {
