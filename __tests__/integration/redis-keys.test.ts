@@ -114,6 +114,8 @@ describe('RedisStreamsIO keys and Redis Cluster hash tags', function () {
     const keys = await scanKeys(`*${base}*`);
     const expected = [
       stream,
+      // Serving peers announce themselves (mode, group) on the control stream.
+      `{${stream}}:control`,
       `{${stream}}:dead`,
       ...[caller, second, pureCaller].map((c) => `{${stream}}:inbox:${c.io.getSessionId()}`),
     ].sort();
@@ -139,6 +141,8 @@ describe('RedisStreamsIO keys and Redis Cluster hash tags', function () {
     const keys = await scanKeys(`*${base}*`);
     const expected = [
       ...streams,
+      // Serving peers announce themselves (mode, group) on the control stream.
+      ...streams.map((stream) => `${stream}:control`),
       ...[server, client].map((c) => `${streams[0]}:inbox:${c.io.getSessionId()}`),
       ...[worker, lbClient].map((c) => `${streams[1]}:inbox:${c.io.getSessionId()}`),
     ].sort();
