@@ -1,22 +1,11 @@
-import { RPCDeliveryError, RPCError, RPCInvalidArgumentError, RedisStreamsConnectionError, RedisStreamsDestroyedError, toError } from '../errors.js';
+import { RPCDeliveryError, RedisStreamsDestroyedError, toError } from '../errors.js';
 import type { IoCapabilities, IoInboundMessage, IoInterface, IoOutboundMessage, IoReceipt, IoStats } from '../io/io-interface.js';
 import { drainGraceMs, type DrainOptions } from '../io/drain.js';
 import { debugLog } from '../debug-log.js';
 import { invalidOutbound } from '../io/validate-outbound.js';
-import { Signal, backoffMs, sleep, withTimeout } from './async-utils.js';
-import {
-  connectionError,
-  createBlockingConnection,
-  createCommandConnection,
-  isBusyGroupError,
-  isLibraryError,
-  isNoGroupError,
-  isPermissionError,
-  isRefusedConnection,
-  redisError,
-  type RedisConnection,
-} from './connection.js';
-import { Control, Field, parseEntryList, toStreamEntry } from './entries.js';
+import { withTimeout } from './async-utils.js';
+import { BackgroundTasks } from './background.js';
+import { createBlockingConnection, createCommandConnection, isPermissionError, redisError, type RedisConnection } from './connection.js';
 import { GroupConsumer } from './group-consumer.js';
 import { Inbound } from './inbound.js';
 import { ModeWatch } from './mode-watch.js';
@@ -25,17 +14,14 @@ import { resolveOptions, type RedisStreamsIOOptions, type ResolvedRedisStreamsOp
 import { PoolReplays } from './pool-replays.js';
 import { StreamRetention } from './retention.js';
 import { EntrySigner, sealWith, type SealEntry } from './signing.js';
-import { CONTROL_LOOKBACK_MS, CONTROL_MAXLEN, StreamReaders } from './stream-readers.js';
+import { allEntries, checkTrimLength, streamInfo, trimToLength } from './stream-admin.js';
+import { StreamReaders } from './stream-readers.js';
+import { ConnectionSupervisor } from './supervision.js';
+import { Topology } from './topology.js';
 import { WriteBatcher } from './write-batcher.js';
 import type { RedisStreamsIOEvents, StreamEntry, StreamInfo } from './types.js';
 
 export type { RedisStreamsIOEvents, StreamEntry, StreamInfo } from './types.js';
-
-/** Longest destroy() waits for its read loops to stop, in milliseconds. */
-const LOOP_STOP_GRACE_MS = 2000;
-
-/** Longest pause between two attempts of a read the ACL refuses; each refusal is reported. */
-const DENIED_RETRY_MAX_MS = 5000;
 
 /**
  * {@link IoInterface} on Redis Streams (ioredis), in two modes:
@@ -46,6 +32,13 @@ const DENIED_RETRY_MAX_MS = 5000;
  *   stopped workers after `claimIdleMs`, and is dead-lettered after `maxDeliveries`.
  *
  * Answers and callback invocations always go to the caller's own inbox stream, so they reach it only.
+ *
+ * This class wires the pieces and keeps the IO contract; each idea has its own file: set-up and
+ * upkeep of the keys (topology.ts), connection supervision (supervision.ts), read loops and
+ * periodic tasks (background.ts), the XREAD readers (stream-readers.ts), the load-balanced
+ * consumer (group-consumer.ts) with its credit ledger (credit-ledger.ts) and recovery
+ * (group-recovery.ts), writes (write-batcher.ts), retention (retention.ts), stream
+ * administration (stream-admin.ts).
  *
  * @example
  * ```ts
@@ -72,15 +65,10 @@ export class RedisStreamsIO implements IoInterface<RedisStreamsIOEvents> {
   /** XADD arguments of a request entry (MAXLEN), and of an inbox entry (never recreate an expired inbox; `inboxMaxLen`). */
   private readonly requestOptions: readonly (string | number)[];
   private readonly inboxOptions: readonly (string | number)[];
-  private readonly stopSignal = new Signal();
-  private readonly readers: RedisConnection[] = [];
-  private readonly loops: Promise<void>[] = [];
-  private readonly timers: NodeJS.Timeout[] = [];
-  private readonly ready: Promise<boolean>;
-  private resolveStopped: (value: false) => void = () => undefined;
-  /** Resolves `false` on destroy, so nothing waits on `ready` past it (Redis may be down). */
-  private readonly stopped = new Promise<false>((resolve) => (this.resolveStopped = resolve));
   private readonly streams: StreamReaders;
+  private readonly supervisor: ConnectionSupervisor;
+  private readonly tasks: BackgroundTasks;
+  private readonly topology: Topology;
   /** Reports serving peers of the other mode on this stream (see mode-watch.ts). */
   private readonly modes: ModeWatch;
   private serving = false;
@@ -91,16 +79,6 @@ export class RedisStreamsIO implements IoInterface<RedisStreamsIOEvents> {
   /** Set once this IO wrote a request: its destroy() announces it on the control stream. */
   private wroteRequests = false;
   private destroying: Promise<void> | undefined;
-  private commandDown = false;
-  /** Why the last set-up attempt failed, while the IO is not set up. */
-  private setUpFailure: unknown = undefined;
-  private setUpDone = false;
-  /** Whether set-up found this IO serving (broadcast: it then fixed the read position in the request stream). */
-  private servedAtSetUp = false;
-  /** The command connection failed in a way only an operator fixes (TLS verification, credentials); cleared on 'ready'. */
-  private connectionRefusal: RPCError | undefined;
-  /** Notified when set-up fails or the connection is refused: wakes waitUntilReady(). */
-  private readonly setUpFailed = new Signal();
 
   /**
    * @param options - See {@link RedisStreamsIOOptions}; defaults in {@link DEFAULT_REDIS_STREAMS_OPTIONS}.
@@ -118,64 +96,64 @@ export class RedisStreamsIO implements IoInterface<RedisStreamsIOEvents> {
     const signer = o.signing === undefined ? undefined : new EntrySigner(o.signing);
     this.seal = sealWith(signer);
     this.inbound = new Inbound(o.maxQueueSize, o.logger, signer);
+    this.requestOptions = o.maxLen === undefined ? [] : ['MAXLEN', '~', o.maxLen];
+    this.inboxOptions = o.inboxMaxLen === undefined ? ['NOMKSTREAM'] : ['NOMKSTREAM', 'MAXLEN', '~', o.inboxMaxLen];
+    const report = (err: unknown): void => this.supervisor.report(err);
+    this.supervisor = new ConnectionSupervisor({
+      id: o.sessionId,
+      stream: o.stream,
+      inbound: this.inbound,
+      logger: o.logger,
+      onCommandBack: () => this.topology.recreate(),
+      onRefused: () => this.topology.setUpFailed.notify(),
+    });
     this.ownsCmd = o.client === undefined;
     this.cmd = o.client ?? createCommandConnection(o.url, o.redisOptions);
-    this.watchConnection(this.cmd, 'command');
-    this.streams = new StreamReaders({
-      cmd: this.cmd,
-      inbound: this.inbound,
-      stream: this.keys.stream,
+    this.supervisor.watch(this.cmd, 'command');
+    const { cmd, keys, inbound } = this;
+    this.streams = new StreamReaders({ cmd, inbound, stream: keys.stream, inboxKey: this.inboxKey, controlKey: keys.control, sessionId: o.sessionId, blockTimeout: o.blockTimeout, reportBackground: report });
+    this.writes = this.newWriteBatcher();
+    this.tasks = new BackgroundTasks({ closed: () => inbound.closed, whenReady: () => this.topology.whenReady(), report, createGroup: () => this.topology.createGroup() });
+    // Writes are held until this has created the inbox and the group (see WriteBatcher).
+    this.topology = new Topology({
+      cmd,
+      opts: o,
+      keys,
       inboxKey: this.inboxKey,
-      controlKey: this.keys.control,
-      sessionId: o.sessionId,
-      blockTimeout: o.blockTimeout,
-      reportBackground: (err) => this.reportBackground(err),
+      seal: this.seal,
+      streams: this.streams,
+      stopping: this.tasks.stopping,
+      serving: () => this.serving,
+      closed: () => inbound.closed,
+      onReady: () => this.writes.release(),
+      onFailure: (error) => this.writes.failHeld(error),
+      report,
+      connectionRefusal: () => this.supervisor.refusal,
     });
     this.modes = new ModeWatch({
-      cmd: this.cmd,
+      cmd,
       stream: o.stream,
-      controlKey: this.keys.control,
+      controlKey: keys.control,
       sessionId: o.sessionId,
       mode: o.useConsumerGroup ? 'group' : 'broadcast',
       group: this.consumerGroup,
-      controlEntry: (key, word, extra) => this.controlEntry(key, word, extra),
-      report: (error) => void this.inbound.events.emit('error', error),
-      reportBackground: (err) => this.reportBackground(err),
+      controlEntry: (key, word, extra) => this.topology.controlEntry(key, word, extra),
+      report: (error) => void inbound.events.emit('error', error),
+      reportBackground: report,
     });
-    this.group = o.useConsumerGroup
-      ? new GroupConsumer({ cmd: this.cmd, opts: o, keys: this.keys, inbound: this.inbound, seal: this.seal, replays: signer === undefined ? undefined : new PoolReplays(this.cmd, this.keys.seen(o.consumerGroup), o.signing?.replayWindowMs ?? 0), reportBackground: (err) => this.reportBackground(err) })
-      : undefined;
+    const replays = signer === undefined || !o.useConsumerGroup ? undefined : new PoolReplays(cmd, keys.seen(o.consumerGroup), o.signing?.replayWindowMs ?? 0);
+    this.group = o.useConsumerGroup ? new GroupConsumer({ cmd, opts: o, keys, inbound, seal: this.seal, replays, reportBackground: report }) : undefined;
     const group = this.group;
     // A request dropped from the full queue is no longer held: see GroupConsumer.drop.
-    if (group !== undefined) this.inbound.onDrop = (message) => group.drop(message);
+    if (group !== undefined) inbound.onDrop = (message) => group.drop(message);
     // A queued request whose caller went away: acknowledged like an answered one, never run.
-    this.inbound.onAbandon = (message) => {
-      if (message.receipt !== undefined) this.ack(message.receipt).catch((err: unknown) => this.reportBackground(err));
+    inbound.onAbandon = (message) => {
+      if (message.receipt !== undefined) this.ack(message.receipt).catch(report);
     };
-    this.requestOptions = o.maxLen === undefined ? [] : ['MAXLEN', '~', o.maxLen];
-    this.inboxOptions = o.inboxMaxLen === undefined ? ['NOMKSTREAM'] : ['NOMKSTREAM', 'MAXLEN', '~', o.inboxMaxLen];
-    this.writes = new WriteBatcher(
-      this.cmd,
-      { stream: this.keys.stream, group: o.useConsumerGroup ? o.consumerGroup : undefined, sessionId: o.sessionId, maxPerEntry: o.writeBatchSize, seal: this.seal },
-      {
-        sent: (n) => void (this.inbound.counters.sent += n),
-        acked: (messages, entries) => {
-          this.inbound.counters.acked += messages;
-          this.inbound.counters.ackedEntries += entries;
-        },
-        failure: (cause, action) => this.commandError(action, cause),
-        undelivered: (key, count) => {
-          const message = `${count} message(s) to "${key}" were dropped: that inbox no longer exists (its caller stopped, or the inbox expired after inboxTtlMs)`;
-          this.inbound.events.emit('error', new RPCDeliveryError(message, 1));
-        },
-      },
-    );
-    // Writes are held until this has created the inbox and the group (see WriteBatcher).
-    this.ready = this.setUp();
     // A caller that may not read its inbox gets no answers: its pending calls fail with the refusal.
-    const inboxDenied = (error: Error): void => void this.inbound.events.emit('answers-unreachable', error);
-    this.loops.push(this.readLoop(this.newReader(), (reader) => this.streams.readInboxOnce(reader), `read the inbox "${this.inboxKey}"`, inboxDenied));
-    this.every(Math.floor(o.inboxTtlMs / 3), () => this.heartbeat());
+    const onDenied = (error: Error): void => void inbound.events.emit('answers-unreachable', error);
+    this.tasks.startReadLoop(this.newReader(), { step: (reader) => this.streams.readInboxOnce(reader), action: `read the inbox "${this.inboxKey}"`, onDenied });
+    this.tasks.every(Math.floor(o.inboxTtlMs / 3), () => this.topology.heartbeat());
   }
 
   /**
@@ -193,16 +171,8 @@ export class RedisStreamsIO implements IoInterface<RedisStreamsIOEvents> {
    *   verification (wrong CA, wrong host name: the TLS error is the `cause`) or Redis refuses the credentials.
    * @throws {@link RedisStreamsDestroyedError} if destroyed before becoming ready.
    */
-  async waitUntilReady(): Promise<void> {
-    for (;;) {
-      const refused = this.refusal();
-      if (refused !== undefined) throw refused;
-      let unsubscribe: () => void = () => undefined;
-      const failed = new Promise<undefined>((resolve) => (unsubscribe = this.setUpFailed.subscribe(() => resolve(undefined))));
-      const ready = await Promise.race([this.whenReady(), failed]).finally(unsubscribe);
-      if (ready === true) return;
-      if (ready === false) throw new RedisStreamsDestroyedError('become ready');
-    }
+  waitUntilReady(): Promise<void> {
+    return this.topology.waitUntilReady();
   }
 
   /** The stream carrying requests. */
@@ -228,34 +198,27 @@ export class RedisStreamsIO implements IoInterface<RedisStreamsIOEvents> {
   /** The stream's length, number of groups and newest entry. */
   async getStreamInfo(): Promise<StreamInfo> {
     this.assertUsable('getStreamInfo');
-    const [length, groups, last] = await this.command('XLEN/XINFO', async () =>
-      Promise.all([this.cmd.xlen(this.keys.stream), this.cmd.call('XINFO', 'GROUPS', this.keys.stream).catch(() => []), this.cmd.xrevrange(this.keys.stream, '+', '-', 'COUNT', 1)]),
-    );
-    const entry = parseEntryList(last)[0];
-    return { length, groups: Array.isArray(groups) ? groups.length : 0, lastEntry: entry === undefined ? null : toStreamEntry(entry.id, entry.fields) };
+    return this.command('XLEN/XINFO', () => streamInfo(this.cmd, this.keys.stream));
   }
 
   /**
    * Trims the stream to about `maxLen` entries (`MAXLEN ~`). Load-balanced pending
    * entries that get trimmed are acknowledged and reported when next reclaimed.
+   * Retention (see the README) trims what nobody needs without this.
    *
    * @returns The number of entries removed.
+   * @throws {@link RPCInvalidArgumentError} naming `maxLen` when it is not a non-negative integer.
    */
   async trimStream(maxLen: number): Promise<number> {
     this.assertUsable('trimStream');
-    if (!Number.isInteger(maxLen) || maxLen < 0) {
-      throw new RPCInvalidArgumentError('maxLen', `expected a non-negative integer, got ${String(maxLen)}`);
-    }
-    const removed = await this.command('XTRIM', () => this.cmd.xtrim(this.keys.stream, 'MAXLEN', '~', maxLen));
-    debugLog.trim('%s trimmed %d entries (MAXLEN ~ %d)', this.keys.stream, removed, maxLen);
-    return removed;
+    const length = checkTrimLength(maxLen);
+    return this.command('XTRIM', () => trimToLength(this.cmd, this.keys.stream, length));
   }
 
   /** Every entry of the stream, oldest first (for inspection and tests; O(N)). */
   async getAllEntries(): Promise<StreamEntry[]> {
     this.assertUsable('getAllEntries');
-    const list = await this.command('XRANGE', () => this.cmd.xrange(this.keys.stream, '-', '+'));
-    return parseEntryList(list).map((e) => toStreamEntry(e.id, e.fields));
+    return this.command('XRANGE', () => allEntries(this.cmd, this.keys.stream));
   }
 
   read(): Promise<IoInboundMessage | null> {
@@ -301,20 +264,20 @@ export class RedisStreamsIO implements IoInterface<RedisStreamsIOEvents> {
     let announced = false;
     const step = async (reader: RedisConnection): Promise<void> => {
       // Set up as a pure caller (whose ACL need not let it read the stream): fix the position now.
-      if (!positioned && !this.servedAtSetUp) await this.fixStreamPosition();
+      if (!positioned && !this.topology.positionedAtSetUp) await this.topology.fixStreamPosition();
       positioned = true;
       // Not awaited: reading requests never waits for (nor fails with) the announcement.
-      if (!announced) this.modes.start().catch((err: unknown) => this.reportBackground(err));
+      if (!announced) this.modes.start().catch((err: unknown) => this.supervisor.report(err));
       announced = true;
       await read(reader);
     };
     const action = group === undefined ? `read requests from "${this.keys.stream}"` : `read requests of group "${this.opts.consumerGroup}" from "${this.keys.stream}"`;
     this.requestReader = this.newReader();
-    this.loops.push(this.readLoop(this.requestReader, step, action, undefined, () => this.draining !== undefined));
+    this.tasks.startReadLoop(this.requestReader, { step, action, stopped: () => this.draining !== undefined });
     this.startRetention();
     if (group === undefined) return;
-    this.every(Math.max(20, Math.floor(this.opts.claimIdleMs / 3)), () => group.renewLeases());
-    this.every(group.recoveryIntervalMs, () => Promise.resolve(group.markRecoveryDue()));
+    this.tasks.every(Math.max(20, Math.floor(this.opts.claimIdleMs / 3)), () => group.renewLeases());
+    this.tasks.every(group.recoveryIntervalMs, () => Promise.resolve(group.markRecoveryDue()));
   }
 
   on<E extends keyof RedisStreamsIOEvents & string>(event: E, listener: RedisStreamsIOEvents[E]): this {
@@ -342,14 +305,8 @@ export class RedisStreamsIO implements IoInterface<RedisStreamsIOEvents> {
     this.assertUsable('signalDestroy');
     // On the control stream, which every endpoint reads at once; and on the request stream, in
     // order after this endpoint's requests, for peers of earlier versions.
-    await this.command('XADD bye', () => Promise.all([this.writeBye(), this.cmd.xadd(this.keys.stream, '*', ...this.controlEntry(this.keys.stream, Control.Bye))]));
+    await this.command('XADD bye', () => Promise.all([this.topology.writeBye(), this.topology.writeByeOnStream()]));
     this.inbound.counters.sent++;
-  }
-
-  /** A `bye` on the control stream: workers skip this endpoint's requests written before it. */
-  private writeBye(): Promise<unknown> {
-    const key = this.keys.control;
-    return this.cmd.xadd(key, 'MAXLEN', '~', CONTROL_MAXLEN, '*', ...this.controlEntry(key, Control.Bye));
   }
 
   /**
@@ -377,18 +334,6 @@ export class RedisStreamsIO implements IoInterface<RedisStreamsIOEvents> {
     return this.draining;
   }
 
-  private async drainNow(graceMs: number): Promise<number> {
-    this.assertUsable('drain');
-    const group = this.group;
-    group?.stopReading();
-    // Breaks a blocking XREADGROUP at once; an entry delivered meanwhile is found by handBack.
-    this.requestReader?.disconnect();
-    const unqueued = this.inbound.queue.removeWhere((m) => m.lane === 'request');
-    debugLog.connection('%s draining: %d queued requests taken out', this.id, unqueued.length);
-    if (group === undefined || !this.serving) return 0;
-    return this.command('hand back requests (drain)', () => group.handBack(unqueued, graceMs));
-  }
-
   /**
    * Stops reading, closes every connection it opened and deletes its reply
    * inbox. Idempotent; returns without waiting for `blockTimeout`. Requests
@@ -401,18 +346,23 @@ export class RedisStreamsIO implements IoInterface<RedisStreamsIOEvents> {
     return this.destroying;
   }
 
-  /** Reports a background failure on `'error'`, once per outage. */
-  private reportBackground(err: unknown): void {
-    if (this.inbound.closed) return;
-    const error = redisError('background task', err);
-    if (error instanceof RedisStreamsConnectionError && this.commandDown) return;
-    this.inbound.events.emit('error', error);
+  private async drainNow(graceMs: number): Promise<number> {
+    this.assertUsable('drain');
+    const group = this.group;
+    group?.stopReading();
+    // Breaks a blocking XREADGROUP at once; an entry delivered meanwhile is found by handBack.
+    this.requestReader?.disconnect();
+    const unqueued = this.inbound.queue.removeWhere((m) => m.lane === 'request');
+    debugLog.connection('%s draining: %d queued requests taken out', this.id, unqueued.length);
+    if (group === undefined || !this.serving) return 0;
+    return this.command('hand back requests (drain)', () => group.handBack(unqueued, graceMs));
   }
 
   private writeValid(message: IoOutboundMessage): Promise<void> {
     if (this.inbound.closed) return Promise.reject(new RedisStreamsDestroyedError('write'));
     // Set only while set-up keeps failing: nothing has been sent yet.
-    if (this.setUpFailure !== undefined) return Promise.reject(this.refusal() ?? redisError('write (the IO could not create its inbox)', this.setUpFailure));
+    const failure = this.topology.failure;
+    if (failure !== undefined) return Promise.reject(this.topology.refusal() ?? redisError('write (the IO could not create its inbox)', failure));
     const { data, target, settles } = message;
     if (target === undefined) {
       this.wroteRequests = true;
@@ -428,22 +378,14 @@ export class RedisStreamsIO implements IoInterface<RedisStreamsIOEvents> {
   private async close(): Promise<void> {
     this.inbound.closed = true;
     this.writes.destroy(new RedisStreamsDestroyedError('write'));
-    this.resolveStopped(false);
-    this.stopSignal.notify();
+    this.topology.stop();
     this.group?.wake();
-    for (const timer of this.timers) clearInterval(timer);
     this.inbound.queue.close();
-    // Disconnecting breaks a pending blocking read at once.
-    for (const reader of this.readers) reader.disconnect();
-    // Bounded: a reader disconnected while it was waiting to reconnect (just after a Redis
-    // restart) never settles the read it had queued (ioredis flushes its offline queue only on a
-    // close event, which a socket already closed does not emit again). That loop holds no socket
-    // or timer any more; waiting for it would hang destroy().
-    await withTimeout(Promise.allSettled(this.loops), LOOP_STOP_GRACE_MS);
+    await this.tasks.stop();
     if (this.cmd.status === 'ready') {
       const leave = this.serving ? this.group?.leaveGroup().catch((err: unknown) => this.reportDenied('leave the consumer group', err)) : undefined;
       // A caller going away tells the workers, so its requests still queued are skipped, not run.
-      const bye = this.wroteRequests ? this.writeBye().catch((err: unknown) => this.reportDenied('write the bye entry', err)) : undefined;
+      const bye = this.wroteRequests ? this.topology.writeBye().catch((err: unknown) => this.reportDenied('write the bye entry', err)) : undefined;
       const del = this.cmd.del(this.inboxKey).catch((err: unknown) => this.reportDenied(`delete the inbox "${this.inboxKey}"`, err));
       await withTimeout(Promise.all([del, leave, bye]), 1000);
     }
@@ -459,207 +401,50 @@ export class RedisStreamsIO implements IoInterface<RedisStreamsIOEvents> {
     if (isPermissionError(err)) this.inbound.events.emit('error', redisError(action, err));
   }
 
-  /**
-   * Why set-up cannot succeed without an operator, while it has not: the ACL
-   * refused one of its commands, or the command connection was refused.
-   */
-  private refusal(): RPCError | undefined {
-    if (this.setUpDone) return undefined;
-    if (isPermissionError(this.setUpFailure)) return redisError('set up (create the inbox and the group)', this.setUpFailure);
-    return this.connectionRefusal;
-  }
-
   private assertUsable(operation: string): void {
     if (this.inbound.closed) throw new RedisStreamsDestroyedError(operation);
   }
 
+  /** Runs a command of the public API; a failure is thrown as the library's error. */
   private async command<T>(action: string, run: () => Promise<T>): Promise<T> {
     try {
       return await run();
     } catch (err) {
-      this.failCommand(action, err);
+      throw this.commandError(action, err);
     }
   }
 
-  /** Throws a failed command's error as the library's: destroyed, or a connection error. */
-  private failCommand(action: string, err: unknown): never {
-    throw this.commandError(action, err);
-  }
-
+  /** A failed command's error as the library's: destroyed, or a connection error. */
   private commandError(action: string, err: unknown): Error {
     if (this.inbound.closed) return new RedisStreamsDestroyedError(action, { cause: err });
     return redisError(action, err);
   }
 
-  private every(ms: number, task: () => Promise<void>): void {
-    let running = false;
-    const timer = setInterval(() => {
-      if (running || this.inbound.closed) return;
-      running = true;
-      task()
-        .catch((err: unknown) => this.reportBackground(err))
-        .finally(() => (running = false));
-    }, ms);
-    timer.unref();
-    this.timers.push(timer);
-  }
-
-  /**
-   * Turns a connection's ioredis events into one `'error'` per outage and a
-   * `'reconnect'` when it is back. A connection that closes is only "lost":
-   * if ioredis gets it back at the first attempt (CLIENT KILL, an idle
-   * timeout on a proxy) that is a `'reconnect'` alone. The first failure
-   * after that (a refused reconnect, a socket error) is the outage, reported
-   * once; ioredis then reports every failed attempt, and those are dropped.
-   */
-  private watchConnection(conn: RedisConnection, role: 'command' | 'reader'): void {
-    let wasReady = false;
-    let state: 'up' | 'lost' | 'down' = 'up';
-    const { events, counters } = this.inbound;
-    conn.on('ready', () => {
-      const back = wasReady && state !== 'up';
-      debugLog.connection('%s %s connection ready%s', this.id, role, back ? ' again' : '');
-      wasReady = true;
-      state = 'up';
-      if (role === 'command') {
-        this.commandDown = false;
-        this.connectionRefusal = undefined;
-      }
-      if (!back || this.inbound.closed) return;
-      counters.reconnects++;
-      events.emit('reconnect', { connection: role, reconnects: counters.reconnects });
-      this.opts.logger?.info?.('redis-streams-rpc reconnected', { connection: role, reconnects: counters.reconnects, stream: this.name });
-      if (role === 'command') this.recreateTopology();
-    });
-    conn.on('error', (err: Error) => {
-      if (role === 'command' && isRefusedConnection(err)) {
-        this.connectionRefusal = connectionError('command connection', err);
-        this.setUpFailed.notify();
-      }
-      if (state === 'down' || this.inbound.closed) return;
-      debugLog.connection('%s %s connection down: %s', this.id, role, err.message);
-      state = 'down';
-      if (role === 'command') this.commandDown = true;
-      events.emit('error', connectionError(`${role} connection`, err));
-    });
-    conn.on('close', () => {
-      debugLog.connection('%s %s connection closed', this.id, role);
-      if (wasReady && state === 'up') state = 'lost';
-    });
+  private newWriteBatcher(): WriteBatcher {
+    const o = this.opts;
+    const { counters, events } = this.inbound;
+    return new WriteBatcher(
+      this.cmd,
+      { stream: this.keys.stream, group: o.useConsumerGroup ? o.consumerGroup : undefined, sessionId: o.sessionId, maxPerEntry: o.writeBatchSize, seal: this.seal },
+      {
+        sent: (n) => void (counters.sent += n),
+        acked: (messages, entries) => {
+          counters.acked += messages;
+          counters.ackedEntries += entries;
+        },
+        failure: (cause, action) => this.commandError(action, cause),
+        undelivered: (key, count) => {
+          const message = `${count} message(s) to "${key}" were dropped: that inbox no longer exists (its caller stopped, or the inbox expired after inboxTtlMs)`;
+          events.emit('error', new RPCDeliveryError(message, 1));
+        },
+      },
+    );
   }
 
   private newReader(): RedisConnection {
     const reader = createBlockingConnection(this.cmd, this.opts.url, this.opts.redisOptions, this.ownsCmd);
-    this.watchConnection(reader, 'reader');
-    this.readers.push(reader);
+    this.supervisor.watch(reader, 'reader');
     return reader;
-  }
-
-  private whenReady(): Promise<boolean> {
-    return Promise.race([this.ready, this.stopped]);
-  }
-
-  /**
-   * Creates the inbox (and group), retrying with backoff. Writes are held
-   * until it succeeds; while it fails they fail at once with the connection
-   * error, as commands on a down connection do.
-   */
-  private async setUp(): Promise<boolean> {
-    // One microtask: a channel built on this IO in the same turn has called
-    // acceptRequests() by then, so set-up knows whether this IO serves.
-    await Promise.resolve();
-    for (let attempt = 0; !this.inbound.closed; attempt++) {
-      try {
-        await this.ensureTopology(true);
-        debugLog.connection('%s set up: inbox %s%s', this.id, this.inboxKey, this.consumerGroup === undefined ? '' : `, group ${this.consumerGroup}`);
-        this.setUpFailure = undefined;
-        this.setUpDone = true;
-        this.writes.release();
-        return true;
-      } catch (err) {
-        this.setUpFailure = err;
-        // A refused connection fails the commands with "max retries": the refusal says why.
-        this.writes.failHeld(this.refusal() ?? err);
-        this.reportBackground(err);
-        this.setUpFailed.notify();
-        await sleep(backoffMs(attempt, 100, 2000), this.stopSignal);
-      }
-    }
-    return false;
-  }
-
-  /** Creates the inbox (and group) when missing: at start, and after every reconnect (Redis may have lost them). */
-  private async ensureTopology(first = false): Promise<void> {
-    const o = this.opts;
-    const exists = first ? 0 : await this.cmd.exists(this.inboxKey);
-    const pending: Promise<unknown>[] = [];
-    if (exists === 0) {
-      pending.push(
-        this.cmd.xadd(this.inboxKey, '*', ...this.controlEntry(this.inboxKey, Control.Open)).then((id) => {
-          if (first && typeof id === 'string') this.streams.inboxPosition = id;
-        }),
-        this.cmd.pexpire(this.inboxKey, o.inboxTtlMs),
-      );
-    }
-    if (first) this.servedAtSetUp = this.serving;
-    if (o.useConsumerGroup) {
-      // `0`: a new group starts at the retained history, so requests written
-      // before any worker existed (by broadcast-mode callers, which never create
-      // the group) are served. Stale ones do not run: every request carries its
-      // deadline and the channel acknowledges expired ones as expired.
-      pending.push(this.createGroup());
-    } else if (first && this.serving) {
-      // Only a serving peer reads the request stream: a pure caller's ACL need not allow it (README "ACL roles").
-      pending.push(this.fixStreamPosition());
-    }
-    await Promise.all(pending);
-  }
-
-  /** Broadcast: a serving peer reads requests written from now on. */
-  private async fixStreamPosition(): Promise<void> {
-    const last = await this.cmd.xrevrange(this.keys.stream, '+', '-', 'COUNT', 1);
-    this.streams.streamPosition = parseEntryList(last)[0]?.id ?? '0-0';
-  }
-
-  /**
-   * After a reconnect of the command connection: Redis may have restarted
-   * empty, so the inbox (and group) are created again, unconditionally. This
-   * runs in ioredis's `'ready'` event, before it re-sends the commands issued
-   * during the outage, and goes out as a pipeline (sent at once, not
-   * auto-pipelined to a later turn): so no request of this IO can reach a
-   * peer before the inbox its answer goes to exists again. An inbox that
-   * survived gets one more `open` entry, which readers skip.
-   */
-  private recreateTopology(): void {
-    const o = this.opts;
-    const tx = this.cmd.pipeline();
-    tx.xadd(this.inboxKey, '*', ...this.controlEntry(this.inboxKey, Control.Open));
-    tx.pexpire(this.inboxKey, o.inboxTtlMs);
-    if (o.useConsumerGroup) tx.xgroup('CREATE', this.keys.stream, o.consumerGroup, '0', 'MKSTREAM');
-    tx.exec().then(
-      (results) => {
-        const failed = results?.find(([err]) => err !== null && !isBusyGroupError(err))?.[0];
-        if (failed) this.reportBackground(connectionError('recreate the inbox after a reconnect', failed));
-      },
-      (err: unknown) => this.reportBackground(connectionError('recreate the inbox after a reconnect', err)),
-    );
-  }
-
-  /**
-   * The fields of a control entry for `key`, signed with the `signing` option.
-   * Its deadline: a control entry is news for as long as a new endpoint reads
-   * the control stream back (CONTROL_LOOKBACK_MS); read later, it is ignored.
-   */
-  private controlEntry(key: string, control: string, extra: readonly string[] = []): readonly string[] {
-    return this.seal(key, [Field.From, this.id, Field.Control, control, ...extra, Field.Deadline, String(Date.now() + CONTROL_LOOKBACK_MS)]);
-  }
-
-  private async createGroup(): Promise<void> {
-    try {
-      await this.cmd.xgroup('CREATE', this.keys.stream, this.opts.consumerGroup, '0', 'MKSTREAM');
-    } catch (err) {
-      if (!isBusyGroupError(err)) throw err;
-    }
   }
 
   /** Serving peers trim the request stream of what nobody needs (see retention.ts). */
@@ -669,44 +454,8 @@ export class RedisStreamsIO implements IoInterface<RedisStreamsIOEvents> {
     const trimmed = (n: number): void => void (counters.retentionTrimmedEntries += n);
     const retention = new StreamRetention({ cmd: this.cmd, stream: this.keys.stream, mode: this.group === undefined ? 'broadcast' : 'group', windowMs: retentionMs, trimmed });
     if (retentionIntervalMs === undefined || !retention.active) return;
-    this.every(retentionIntervalMs, async () => {
-      if (await this.whenReady()) await retention.run();
+    this.tasks.every(retentionIntervalMs, async () => {
+      if (await this.topology.whenReady()) await retention.run();
     });
-  }
-
-  private async heartbeat(): Promise<void> {
-    if (!(await this.whenReady())) return;
-    const alive = await this.cmd.pexpire(this.inboxKey, this.opts.inboxTtlMs);
-    if (alive === 0) await this.ensureTopology();
-    await this.streams.trimInbox();
-  }
-
-  /**
-   * Runs `step` until destroyed. Failures back off with jitter, and one report
-   * is made per failure streak, so an outage neither spins nor floods logs.
-   */
-  private async readLoop(reader: RedisConnection, step: (reader: RedisConnection) => Promise<void>, action: string, onDenied?: (error: Error) => void, stopped: () => boolean = () => false): Promise<void> {
-    if (!(await this.whenReady())) return;
-    let failures = 0;
-    while (!this.inbound.closed && !stopped()) {
-      try {
-        await step(reader);
-        failures = 0;
-      } catch (err) {
-        if (this.inbound.closed || stopped()) return;
-        failures++;
-        const denied = isPermissionError(err);
-        if (isNoGroupError(err)) await this.createGroup().catch((e: unknown) => this.reportBackground(redisError('create the consumer group', e)));
-        else if (denied) {
-          // Refused until an operator changes the ACL: reported at every attempt, never retried silently.
-          const error = redisError(action, err);
-          this.reportBackground(error);
-          onDenied?.(error);
-        }
-        // Through reportBackground: while the command connection is down, its outage is already reported.
-        else if (failures === 1) this.reportBackground(isLibraryError(err) ? err : connectionError(action, err));
-        await sleep(backoffMs(failures, denied ? 250 : 50, denied ? DENIED_RETRY_MAX_MS : 2000), this.stopSignal);
-      }
-    }
   }
 }
