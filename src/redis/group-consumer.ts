@@ -51,6 +51,8 @@ export interface GroupConsumerHost {
 
 /** One worker's membership in a consumer group. */
 export class GroupConsumer {
+  /** What happens here (read by the IO's stats()): take-overs, dead letters, splits, hand-backs, and the entries this acknowledges. */
+  readonly counters = { reclaimed: 0, deadLettered: 0, splitEntries: 0, handedBack: 0, trimmedEntries: 0, ackedEntries: 0 };
   /** The requests this worker holds (queued or being handled), against `concurrency`. */
   private readonly ledger: CreditLedger;
   private readonly recovery: GroupRecovery;
@@ -251,7 +253,7 @@ export class GroupConsumer {
       }
     }
     if (handed > 0) debugLog.claim('%s handed back %d requests on drain', this.host.opts.consumerName, handed);
-    this.host.inbound.counters.handedBack += handed;
+    this.counters.handedBack += handed;
     return handed;
   }
 
@@ -306,7 +308,8 @@ export class GroupConsumer {
   }
 
   private acceptClaimed(result: ReclaimResult): void {
-    const { counters, events } = this.host.inbound;
+    const { counters } = this;
+    const { events } = this.host.inbound;
     if (result.trimmed.length > 0) {
       debugLog.trim('%d pending entries trimmed before being handled: %s', result.trimmed.length, result.trimmed.join(' '));
       // Entries: what they carried is gone. They are no longer pending either (XACK, or XAUTOCLAIM removed them).
@@ -377,8 +380,8 @@ export class GroupConsumer {
       .requeue(entry.id, entry.from, entry.data, spent, perEntry)
       .then(() => {
         debugLog.split('%s (%d requests) re-queued in parts of %d: concurrency %d', entry.id, entry.data.length, perEntry, this.host.opts.concurrency);
-        this.host.inbound.counters.ackedEntries++;
-        this.host.inbound.counters.splitEntries++;
+        this.counters.ackedEntries++;
+        this.counters.splitEntries++;
         this.host.inbound.events.emit('split', { id: entry.id, requests: entry.data.length });
       })
       .catch((err: unknown) => this.host.reportBackground(err));
@@ -390,7 +393,7 @@ export class GroupConsumer {
       .split(entry, spent)
       .then(() => {
         debugLog.split('%s split into %d entries (%d deliveries spent)', entry.id, entry.data.length, spent);
-        this.host.inbound.counters.ackedEntries++;
+        this.counters.ackedEntries++;
         this.host.inbound.events.emit('split', { id: entry.id, requests: entry.data.length });
       })
       .catch((err: unknown) => this.host.reportBackground(err));
@@ -403,8 +406,8 @@ export class GroupConsumer {
       .deadLetter(entry, deliveries, reason)
       .then((deadLetterId) => {
         debugLog.deadLetter('%s dead-lettered as %s: %s', entry.id, deadLetterId, reason);
-        inbound.counters.deadLettered += entry.data.length;
-        inbound.counters.ackedEntries++;
+        this.counters.deadLettered += entry.data.length;
+        this.counters.ackedEntries++;
         inbound.events.emit('dead-letter', { id: entry.id, from: entry.from, deliveries, deadLetterId, reason });
         opts.logger?.info?.('redis-streams-rpc dead-lettered a request', { id: entry.id, from: entry.from, deliveries, deadLetterId, reason });
         // The channel answers the caller with an RPCDeliveryError instead of letting it time out.
@@ -414,10 +417,10 @@ export class GroupConsumer {
   }
 
   private ackQuietly(id: string): void {
-    const { cmd, keys, opts, inbound } = this.host;
+    const { cmd, keys, opts } = this.host;
     cmd
       .xack(keys.stream, opts.consumerGroup, id)
-      .then(() => void inbound.counters.ackedEntries++)
+      .then(() => void this.counters.ackedEntries++)
       .catch((err: unknown) => this.host.reportBackground(err));
   }
 }

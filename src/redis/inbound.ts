@@ -7,7 +7,7 @@
 import { debugLog } from '../debug-log.js';
 import { RPCProtocolError, RPCSignatureError } from '../errors.js';
 import { InboundQueue } from '../io/inbound-queue.js';
-import { emptyIoStats, type IoInboundMessage, type IoLane, type IoStats } from '../io/io-interface.js';
+import type { IoInboundMessage, IoLane } from '../io/io-interface.js';
 import { TypedEmitter, type Logger } from '../io/typed-emitter.js';
 import { MAX_HEADER_CHARS } from '../protocol/envelope.js';
 import { Control, Field, parseEntry, type ControlEntry, type ParsedEntry, type RawEntry } from './entries.js';
@@ -52,7 +52,8 @@ function laneOf(message: IoInboundMessage): IoLane {
 
 /** Queue, counters and events of one IO. */
 export class Inbound {
-  readonly counters: IoStats = emptyIoStats();
+  /** What happens here: messages queued and dropped, entries refused, skipped or malformed. Read by the IO's stats(). */
+  readonly counters = { received: 0, dropped: 0, refusedEntries: 0, expiredControlEntries: 0, abandoned: 0, malformed: 0 };
   readonly events: TypedEmitter<RedisStreamsIOEvents>;
   readonly queue: InboundQueue<IoInboundMessage>;
   /** Set once the IO is destroyed; every loop checks it. */

@@ -1,5 +1,5 @@
 import { RPCDeliveryError, RedisStreamsDestroyedError, toError } from '../errors.js';
-import type { IoCapabilities, IoInboundMessage, IoInterface, IoOutboundMessage, IoReceipt, IoStats } from '../io/io-interface.js';
+import { emptyIoStats, type IoCapabilities, type IoInboundMessage, type IoInterface, type IoOutboundMessage, type IoReceipt, type IoStats } from '../io/io-interface.js';
 import { drainGraceMs, type DrainOptions } from '../io/drain.js';
 import { debugLog } from '../debug-log.js';
 import { invalidOutbound } from '../io/validate-outbound.js';
@@ -79,6 +79,8 @@ export class RedisStreamsIO implements IoInterface<RedisStreamsIOEvents> {
   /** Set once this IO wrote a request: its destroy() announces it on the control stream. */
   private wroteRequests = false;
   private destroying: Promise<void> | undefined;
+  /** What happens here: messages written, requests settled and entries acknowledged by writes, entries trimmed by retention. */
+  private readonly counters = { sent: 0, acked: 0, ackedEntries: 0, retentionTrimmedEntries: 0 };
 
   /**
    * @param options - See {@link RedisStreamsIOOptions}; defaults in {@link DEFAULT_REDIS_STREAMS_OPTIONS}.
@@ -244,7 +246,7 @@ export class RedisStreamsIO implements IoInterface<RedisStreamsIOEvents> {
     if (this.group === undefined) return;
     if (!this.group.release(receipt)) {
       // Settled, but its entry still carries requests being handled: acknowledged with the last of them.
-      this.inbound.counters.acked++;
+      this.counters.acked++;
       return;
     }
     this.assertUsable('ack');
@@ -290,8 +292,18 @@ export class RedisStreamsIO implements IoInterface<RedisStreamsIOEvents> {
     return this;
   }
 
+  /** Counters since creation, each read from where it is counted; see {@link IoStats}. */
   stats(): IoStats {
-    return { ...this.inbound.counters, dropped: this.inbound.queue.dropped };
+    const group = this.group?.counters;
+    return {
+      ...emptyIoStats(),
+      ...group,
+      ...this.inbound.counters,
+      ...this.counters,
+      dropped: this.inbound.queue.dropped,
+      reconnects: this.supervisor.reconnects,
+      ackedEntries: this.counters.ackedEntries + (group?.ackedEntries ?? 0),
+    };
   }
 
   /**
@@ -306,7 +318,7 @@ export class RedisStreamsIO implements IoInterface<RedisStreamsIOEvents> {
     // On the control stream, which every endpoint reads at once; and on the request stream, in
     // order after this endpoint's requests, for peers of earlier versions.
     await this.command('XADD bye', () => Promise.all([this.topology.writeBye(), this.topology.writeByeOnStream()]));
-    this.inbound.counters.sent++;
+    this.counters.sent++;
   }
 
   /**
@@ -422,7 +434,8 @@ export class RedisStreamsIO implements IoInterface<RedisStreamsIOEvents> {
 
   private newWriteBatcher(): WriteBatcher {
     const o = this.opts;
-    const { counters, events } = this.inbound;
+    const { counters } = this;
+    const { events } = this.inbound;
     return new WriteBatcher(
       this.cmd,
       { stream: this.keys.stream, group: o.useConsumerGroup ? o.consumerGroup : undefined, sessionId: o.sessionId, maxPerEntry: o.writeBatchSize, seal: this.seal },
@@ -450,7 +463,7 @@ export class RedisStreamsIO implements IoInterface<RedisStreamsIOEvents> {
   /** Serving peers trim the request stream of what nobody needs (see retention.ts). */
   private startRetention(): void {
     const { retentionIntervalMs, retentionMs } = this.opts;
-    const counters = this.inbound.counters;
+    const { counters } = this;
     const trimmed = (n: number): void => void (counters.retentionTrimmedEntries += n);
     const retention = new StreamRetention({ cmd: this.cmd, stream: this.keys.stream, mode: this.group === undefined ? 'broadcast' : 'group', windowMs: retentionMs, trimmed });
     if (retentionIntervalMs === undefined || !retention.active) return;

@@ -33,6 +33,8 @@ export interface SupervisorHost {
 
 /** Outage reporting and connection state of one IO. */
 export class ConnectionSupervisor {
+  /** Successful reconnections (read by the IO's stats()). */
+  reconnects = 0;
   private commandDown = false;
   private refused: RPCError | undefined;
 
@@ -61,7 +63,7 @@ export class ConnectionSupervisor {
    */
   watch(conn: RedisConnection, role: ConnectionRole): void {
     const { host } = this;
-    const { events, counters } = host.inbound;
+    const { events } = host.inbound;
     let wasReady = false;
     let state: 'up' | 'lost' | 'down' = 'up';
     conn.on('ready', () => {
@@ -74,9 +76,9 @@ export class ConnectionSupervisor {
         this.refused = undefined;
       }
       if (!back || host.inbound.closed) return;
-      counters.reconnects++;
-      events.emit('reconnect', { connection: role, reconnects: counters.reconnects });
-      host.logger?.info?.('redis-streams-rpc reconnected', { connection: role, reconnects: counters.reconnects, stream: host.stream });
+      this.reconnects++;
+      events.emit('reconnect', { connection: role, reconnects: this.reconnects });
+      host.logger?.info?.('redis-streams-rpc reconnected', { connection: role, reconnects: this.reconnects, stream: host.stream });
       if (role === 'command') host.onCommandBack();
     });
     conn.on('error', (err: Error) => {
