@@ -21,6 +21,7 @@ export type {
   IoLane,
   IoCapabilities,
   IoStats,
+  IoGauges,
   IoEvents,
   EventMap,
 } from './io/io-interface.js';

@@ -220,6 +220,33 @@ describe('OpenTelemetry instrumentation (redis-streams-rpc/otel)', function () {
     expect(point<number>(find(metrics, 'redis_streams_rpc.messages.sent'), { 'messaging.destination.name': redis.name })).to.not.equal(undefined);
   });
 
+  it('records the consumer group lag and pending count as gauges, per stream and group', async () => {
+    const group = `${redis.name}:g`;
+    // One worker that runs one request at a time, sampling its group every 100 ms.
+    const workerIo = new RedisStreamsIO({ url: redis.url, stream: redis.name, useConsumerGroup: true, consumerGroup: group, concurrency: 1, retentionIntervalMs: 100 });
+    const worker = redis.track(new RPCChannel<Pick<Api, 'slow'>, Record<string, never>>(workerIo, { expose: { slow: (ms) => new Promise((resolve) => setTimeout(() => resolve('done'), ms)) } }));
+    const callerIo = new RedisStreamsIO({ url: redis.url, stream: redis.name, useConsumerGroup: true, consumerGroup: group });
+    const caller = redis.track(new RPCChannel<Record<string, never>, Api>(callerIo, { timeout: 10_000 }));
+    await workerIo.waitUntilReady();
+    const remote = caller.getAPI();
+    // Five entries (one call per tick): the worker holds one, four wait undelivered.
+    const calls: Promise<string>[] = [];
+    for (let i = 0; i < 5; i++) {
+      calls.push(remote.slow(1500));
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    await waitFor(() => worker.gauges().consumerLag === 4, { message: `gauges ${JSON.stringify(worker.gauges())}` });
+    expect(worker.gauges()).to.include({ consumerLag: 4, pendingRequests: 1 });
+    const metrics = await collect();
+    const attrs = { 'messaging.destination.name': redis.name, 'messaging.consumer.group.name': group };
+    expect(point<number>(find(metrics, 'redis_streams_rpc.consumer.lag'), attrs)?.value).to.equal(4);
+    expect(point<number>(find(metrics, 'redis_streams_rpc.consumer.pending'), attrs)?.value).to.equal(1);
+    // A pure caller samples nothing.
+    expect(caller.gauges()).to.deep.equal({});
+    // Not waited for: destroying the channels rejects them.
+    for (const call of calls) call.catch(() => undefined);
+  });
+
   it('records nothing once disabled', async () => {
     const { remote } = await pool();
     otel.disable();

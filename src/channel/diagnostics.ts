@@ -14,7 +14,7 @@
  * @module
  */
 import diagnostics from 'node:diagnostics_channel';
-import type { IoInterface } from '../io/io-interface.js';
+import type { IoGauges, IoInterface } from '../io/io-interface.js';
 import type { Metadata } from '../protocol/envelope.js';
 import type { RPCStats } from './rpc-channel.js';
 
@@ -113,6 +113,8 @@ export interface RPCHandleEvent extends RPCEndpointInfo {
 export interface RPCChannelEvent extends RPCEndpointInfo {
   /** The channel's counters (see `RPCChannel.stats()`); valid until `channel:close`. */
   stats(): RPCStats;
+  /** The IO's gauges (see `RPCChannel.gauges()`). */
+  gauges(): IoGauges;
 }
 
 /** The mutable form the publishers fill in. */

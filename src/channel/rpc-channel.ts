@@ -1,5 +1,5 @@
 import { RPCChannelClosedError, RPCInvalidArgumentError, RPCPayloadTooLargeError, RPCProtocolError, RPCSignatureError, toError } from '../errors.js';
-import { emptyIoStats, type IoEvents, type IoInboundMessage, type IoInterface, type IoStats } from '../io/io-interface.js';
+import { emptyIoStats, type IoEvents, type IoGauges, type IoInboundMessage, type IoInterface, type IoStats } from '../io/io-interface.js';
 import { TypedEmitter } from '../io/typed-emitter.js';
 import { MessageKind, bytesOverLimit, decodeMessage, salvageHeader, type RequestHeader } from '../protocol/envelope.js';
 import type { Serializer } from '../protocol/serializer.js';
@@ -129,7 +129,7 @@ export class RPCChannel<Local extends object = Record<string, never>, Remote ext
     if (o.expose !== undefined) this.expose(o.expose);
     this.loop = this.readLoop().catch((err: unknown) => this.onLoopFailure(err));
     if (channelOpenChannel.hasSubscribers) {
-      this.lifeEvent = { ...this.where, stats: () => this.stats() };
+      this.lifeEvent = { ...this.where, stats: () => this.stats(), gauges: () => this.gauges() };
       channelOpenChannel.publish(this.lifeEvent);
     }
   }
@@ -179,6 +179,15 @@ export class RPCChannel<Local extends object = Record<string, never>, Remote ext
   stats(): RPCStats {
     const io = { ...emptyIoStats(), ...this.io.stats?.() };
     return { ...io, malformed: io.malformed + this.malformed, ...this.caller.counters, ...this.counters };
+  }
+
+  /**
+   * The IO's gauges: load-balanced, the consumer group's lag (requests not
+   * delivered to any worker yet) and pending count, as last sampled; empty
+   * when the IO does not know them.
+   */
+  gauges(): IoGauges {
+    return { ...this.io.gauges?.() };
   }
 
   /** Subscribes to an event. */

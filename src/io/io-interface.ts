@@ -160,6 +160,20 @@ export interface IoStats {
   expiredControlEntries: number;
 }
 
+/**
+ * Values that go up and down, sampled by the transport; absent when it does
+ * not know them. Redis: a serving load-balanced IO samples its group at every
+ * retention run (`retentionIntervalMs`, 5 s by default).
+ */
+export interface IoGauges {
+  /** Load-balanced: requests in the stream not delivered to this worker's group yet (Redis 7 `lag` of XINFO GROUPS). */
+  consumerLag?: number;
+  /** Load-balanced: requests delivered to this worker's group and not acknowledged yet, all workers together. */
+  pendingRequests?: number;
+  /** When they were sampled (ms since the epoch). */
+  sampledAt?: number;
+}
+
 /** Events every transport emits. */
 export interface IoEvents {
   /** A message was queued for {@link IoInterface.read}. */
@@ -229,6 +243,8 @@ export interface IoInterface<Events extends IoEvents = IoEvents> {
   signalDestroy?(): Promise<void>;
   /** Current counters. */
   stats?(): IoStats;
+  /** Current gauges (lag, pending), as last sampled. */
+  gauges?(): IoGauges;
 }
 
 /** A fresh zeroed {@link IoStats}. */

@@ -5,7 +5,8 @@
  *
  * @module
  */
-import type { Attributes, BatchObservableCallback, BatchObservableResult, Counter, Histogram, Meter, ObservableCounter } from '@opentelemetry/api';
+import type { Attributes, BatchObservableCallback, BatchObservableResult, Counter, Histogram, Meter, ObservableCounter, ObservableGauge } from '@opentelemetry/api';
+import type { IoGauges } from '../io/io-interface.js';
 import type { RPCChannelEvent } from '../channel/diagnostics.js';
 import type { RPCStats } from '../channel/rpc-channel.js';
 import { ATTR } from './attributes.js';
@@ -54,8 +55,16 @@ const OBSERVED: readonly (readonly [name: string, field: keyof RPCStats, unit: s
   ['redis_streams_rpc.messages.duplicates', 'duplicates', '{message}', 'Late or repeated answers ignored.'],
   ['redis_streams_rpc.entries.trimmed', 'trimmedEntries', '{entry}', 'Pending entries trimmed away before being handled.'],
   ['redis_streams_rpc.entries.retention_trimmed', 'retentionTrimmedEntries', '{entry}', 'Request-stream entries nobody needed, removed by retention.'],
+  ['redis_streams_rpc.entries.split', 'splitEntries', '{entry}', 'Entries re-queued in parts to fit a worker\'s concurrency.'],
+  ['redis_streams_rpc.messages.handed_back', 'handedBack', '{message}', 'Requests a draining worker handed back to its group unfinished.'],
   ['redis_streams_rpc.client.timeouts', 'timeouts', '{call}', 'Calls that timed out.'],
   ['redis_streams_rpc.connection.reconnects', 'reconnects', '{reconnect}', 'Reconnections after a lost connection.'],
+];
+
+/** Observed gauges: metric name, the `gauges()` field, what it measures. */
+const GAUGES: readonly (readonly [name: string, field: Exclude<keyof IoGauges, 'sampledAt'>, unit: string, description: string])[] = [
+  ['redis_streams_rpc.consumer.lag', 'consumerLag', '{message}', 'Requests in the stream not delivered to the consumer group yet (sampled every retentionIntervalMs).'],
+  ['redis_streams_rpc.consumer.pending', 'pendingRequests', '{message}', 'Requests delivered to the consumer group and not acknowledged yet (sampled every retentionIntervalMs).'],
 ];
 
 /** Instruments of both sides. */
@@ -84,9 +93,12 @@ export class ChannelObserver {
   private readonly counters = new Map<keyof RPCStats, ObservableCounter>();
   private readonly callback: BatchObservableCallback = (result) => this.collect(result);
 
+  private readonly gauges = new Map<keyof IoGauges, ObservableGauge>();
+
   constructor(private readonly meter: Meter) {
     for (const [name, field, unit, description] of OBSERVED) this.counters.set(field, meter.createObservableCounter(name, { unit, description }));
-    meter.addBatchObservableCallback(this.callback, [...this.counters.values()]);
+    for (const [name, field, unit, description] of GAUGES) this.gauges.set(field, meter.createObservableGauge(name, { unit, description }));
+    meter.addBatchObservableCallback(this.callback, [...this.counters.values(), ...this.gauges.values()]);
   }
 
   /** A channel opened. */
@@ -102,7 +114,7 @@ export class ChannelObserver {
 
   /** Stops observing. */
   stop(): void {
-    this.meter.removeBatchObservableCallback(this.callback, [...this.counters.values()]);
+    this.meter.removeBatchObservableCallback(this.callback, [...this.counters.values(), ...this.gauges.values()]);
     this.open.clear();
   }
 
@@ -112,6 +124,26 @@ export class ChannelObserver {
     for (const channel of this.open) this.addTo(series, channel);
     for (const { attributes, totals } of series.values()) {
       for (const [field, counter] of this.counters) result.observe(counter, totals.get(field) ?? 0, attributes);
+    }
+    this.collectGauges(result);
+  }
+
+  /** The newest sample of each group among the open channels (every worker of a group samples the same numbers). */
+  private collectGauges(result: BatchObservableResult): void {
+    const newest = new Map<string, { attributes: Attributes; gauges: IoGauges }>();
+    for (const channel of this.open) {
+      const gauges = channel.gauges();
+      if (gauges.sampledAt === undefined || channel.group === undefined) continue;
+      const key = `${channel.destination}\n${channel.group}`;
+      const known = newest.get(key);
+      if (known !== undefined && (known.gauges.sampledAt ?? 0) >= gauges.sampledAt) continue;
+      newest.set(key, { attributes: { [ATTR.destination]: channel.destination, [ATTR.consumerGroup]: channel.group }, gauges });
+    }
+    for (const { attributes, gauges } of newest.values()) {
+      for (const [field, gauge] of this.gauges) {
+        const value = gauges[field];
+        if (value !== undefined) result.observe(gauge, value, attributes);
+      }
     }
   }
 

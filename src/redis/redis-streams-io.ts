@@ -1,5 +1,5 @@
 import { RPCDeliveryError, RedisStreamsDestroyedError, toError } from '../errors.js';
-import { emptyIoStats, type IoCapabilities, type IoInboundMessage, type IoInterface, type IoOutboundMessage, type IoReceipt, type IoStats } from '../io/io-interface.js';
+import { emptyIoStats, type IoCapabilities, type IoGauges, type IoInboundMessage, type IoInterface, type IoOutboundMessage, type IoReceipt, type IoStats } from '../io/io-interface.js';
 import { drainGraceMs, type DrainOptions } from '../io/drain.js';
 import { debugLog } from '../debug-log.js';
 import { invalidOutbound } from '../io/validate-outbound.js';
@@ -13,6 +13,7 @@ import { streamKeys, type StreamKeys } from './keys.js';
 import { resolveOptions, type RedisStreamsIOOptions, type ResolvedRedisStreamsOptions } from './options.js';
 import { PoolReplays } from './pool-replays.js';
 import { StreamRetention } from './retention.js';
+import type { GroupPosition } from './safe-trim.js';
 import { EntrySigner, sealWith, type SealEntry } from './signing.js';
 import { allEntries, checkTrimLength, streamInfo, trimToLength } from './stream-admin.js';
 import { StreamReaders } from './stream-readers.js';
@@ -81,6 +82,8 @@ export class RedisStreamsIO implements IoInterface<RedisStreamsIOEvents> {
   private destroying: Promise<void> | undefined;
   /** What happens here: messages written, requests settled and entries acknowledged by writes, entries trimmed by retention. */
   private readonly counters = { sent: 0, acked: 0, ackedEntries: 0, retentionTrimmedEntries: 0 };
+  /** This worker's group as the last retention run saw it. */
+  private sampled: IoGauges = {};
 
   /**
    * @param options - See {@link RedisStreamsIOOptions}; defaults in {@link DEFAULT_REDIS_STREAMS_OPTIONS}.
@@ -307,6 +310,15 @@ export class RedisStreamsIO implements IoInterface<RedisStreamsIOEvents> {
   }
 
   /**
+   * Load-balanced, serving: the lag and pending count of this worker's group,
+   * as the last retention run read them (every `retentionIntervalMs`); empty
+   * before the first run, in broadcast mode, and with retention off.
+   */
+  gauges(): IoGauges {
+    return { ...this.sampled };
+  }
+
+  /**
    * Tells peers this endpoint is going away: a `bye` entry on the control
    * stream (every endpoint reads it beside its inbox) and on the request stream.
    * Every peer emits `'peer-destroyed'` with this session id, stops invoking
@@ -465,7 +477,12 @@ export class RedisStreamsIO implements IoInterface<RedisStreamsIOEvents> {
     const { retentionIntervalMs, retentionMs } = this.opts;
     const { counters } = this;
     const trimmed = (n: number): void => void (counters.retentionTrimmedEntries += n);
-    const retention = new StreamRetention({ cmd: this.cmd, stream: this.keys.stream, mode: this.group === undefined ? 'broadcast' : 'group', windowMs: retentionMs, trimmed });
+    const group = this.consumerGroup;
+    const observed = (groups: readonly GroupPosition[]): void => {
+      const mine = groups.find((g) => g.name === group);
+      if (mine !== undefined) this.sampled = { consumerLag: mine.lag ?? undefined, pendingRequests: mine.pending, sampledAt: Date.now() };
+    };
+    const retention = new StreamRetention({ cmd: this.cmd, stream: this.keys.stream, mode: group === undefined ? 'broadcast' : 'group', windowMs: retentionMs, trimmed, observed: group === undefined ? undefined : observed });
     if (retentionIntervalMs === undefined || !retention.active) return;
     this.tasks.every(retentionIntervalMs, async () => {
       if (await this.topology.whenReady()) await retention.run();

@@ -37,6 +37,8 @@ export interface RetentionConfig {
   readonly windowMs: number | undefined;
   /** Counts the entries removed. */
   readonly trimmed: (entries: number) => void;
+  /** Told the groups' positions read by every run (the IO keeps its group's lag and pending as gauges). */
+  readonly observed?: (groups: readonly GroupPosition[]) => void;
 }
 
 /**
@@ -80,7 +82,9 @@ export class StreamRetention {
 
   private async trim(): Promise<number> {
     const { cmd, stream, mode, windowMs } = this.config;
-    const minId = retentionMinId(mode, await readGroupPositions(cmd, stream), windowMs, Date.now());
+    const groups = await readGroupPositions(cmd, stream);
+    this.config.observed?.(groups);
+    const minId = retentionMinId(mode, groups, windowMs, Date.now());
     if (minId === null) return 0;
     let removed = 0;
     for (let pass = 0; pass < MAX_PASSES; pass++) {

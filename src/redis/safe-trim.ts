@@ -13,6 +13,12 @@ export interface GroupPosition {
   readonly lastDeliveredId: string;
   /** Oldest entry delivered and not acknowledged, or null when none is pending. */
   readonly oldestPendingId: string | null;
+  /** The group's name (absent where only positions matter). */
+  readonly name?: string;
+  /** Entries delivered to the group and not acknowledged (XPENDING). */
+  readonly pending?: number;
+  /** Entries of the stream not delivered to the group yet (XINFO GROUPS `lag`, Redis 7); null when Redis cannot tell. */
+  readonly lag?: number | null;
 }
 
 /**
@@ -41,6 +47,13 @@ function field(reply: unknown, name: string): string | null {
 }
 
 /** What {@link readGroupPositions} needs of a connection: `call` of ioredis. */
+/** An integer field of a flat XINFO reply, or null (absent, or nil: Redis cannot tell). */
+function integerField(reply: unknown, name: string): number | null {
+  if (!Array.isArray(reply)) return null;
+  for (let i = 0; i + 1 < reply.length; i += 2) if (reply[i] === name && typeof reply[i + 1] === 'number') return reply[i + 1] as number;
+  return null;
+}
+
 export interface PositionReader {
   call(command: string, ...args: string[]): Promise<unknown>;
 }
@@ -59,9 +72,11 @@ export async function readGroupPositions(cmd: PositionReader, stream: string): P
   if (!Array.isArray(groups)) return [];
   return Promise.all(
     groups.map(async (g: unknown) => {
-      const summary = await cmd.call('XPENDING', stream, field(g, 'name') ?? '');
+      const name = field(g, 'name') ?? '';
+      const summary = await cmd.call('XPENDING', stream, name);
       const oldest = Array.isArray(summary) && typeof summary[1] === 'string' ? summary[1] : null;
-      return { lastDeliveredId: field(g, 'last-delivered-id') ?? '0-0', oldestPendingId: oldest };
+      const pending = Array.isArray(summary) ? Number(summary[0]) : 0;
+      return { lastDeliveredId: field(g, 'last-delivered-id') ?? '0-0', oldestPendingId: oldest, name, pending, lag: integerField(g, 'lag') };
     }),
   );
 }
