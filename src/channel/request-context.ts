@@ -97,17 +97,18 @@ let current: ActiveContext | undefined;
 let storage: AsyncLocalStorage<ActiveContext> | undefined;
 
 /**
- * Runs `fn` with `context` as the current request. The context is current
+ * Runs `fn` (on `self`, with `args`) with `context` as the current request. The context is current
  * while `fn` runs synchronously; with `asyncContext` it also follows `fn`'s
  * awaits (AsyncLocalStorage).
  */
-export function runInContext<T>(context: ActiveContext, asyncContext: boolean, fn: () => T): T {
+export function runInContext(context: ActiveContext, asyncContext: boolean, fn: (...args: unknown[]) => unknown, self: unknown, args: unknown[]): unknown {
   const previous = current;
   current = context;
   try {
-    if (!asyncContext) return fn();
+    // Applied here, not through a closure: this runs once per request served.
+    if (!asyncContext) return fn.apply(self, args);
     storage ??= new AsyncLocalStorage<ActiveContext>();
-    return storage.run(context, fn);
+    return storage.run(context, () => fn.apply(self, args));
   } finally {
     current = previous;
   }

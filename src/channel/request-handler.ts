@@ -44,13 +44,57 @@ interface ActiveRequest {
   readonly context: ActiveContext;
   /** The instrumentation event of this run, when someone subscribes. */
   readonly event: RPCHandleEvent | undefined;
+  /** Neighbours in {@link ActiveList}. */
+  prev: ActiveRequest | undefined;
+  next: ActiveRequest | undefined;
+  linked: boolean;
+}
+
+/**
+ * The requests being served, as an intrusive doubly-linked list: adding and
+ * removing one costs two pointer writes, where a Set would hash every request
+ * object on this hot path (measured: the largest cost of the serving half).
+ */
+class ActiveList {
+  size = 0;
+  private head: ActiveRequest | undefined;
+
+  add(request: ActiveRequest): void {
+    request.prev = undefined;
+    request.next = this.head;
+    if (this.head !== undefined) this.head.prev = request;
+    this.head = request;
+    request.linked = true;
+    this.size++;
+  }
+
+  delete(request: ActiveRequest): void {
+    if (!request.linked) return;
+    if (request.prev !== undefined) request.prev.next = request.next;
+    else this.head = request.next;
+    if (request.next !== undefined) request.next.prev = request.prev;
+    request.prev = request.next = undefined;
+    request.linked = false;
+    this.size--;
+  }
+
+  /** Every request, in a snapshot (so the callback may remove them). */
+  snapshot(): ActiveRequest[] {
+    const all: ActiveRequest[] = [];
+    for (let r = this.head; r !== undefined; r = r.next) all.push(r);
+    return all;
+  }
+
+  clear(): void {
+    for (const request of this.snapshot()) this.delete(request);
+  }
 }
 
 const NO_METADATA = Object.freeze({});
 
 /** Runs inbound requests. */
 export class RequestHandler {
-  private readonly active = new Set<ActiveRequest>();
+  private readonly active = new ActiveList();
   /** Answers handed to the IO and not written yet. */
   private writing = 0;
   private idleWaiters: (() => void)[] = [];
@@ -59,7 +103,7 @@ export class RequestHandler {
 
   /** Stops every callback of requests from `peerId` (it announced it is going away). */
   forgetPeer(peerId: string): void {
-    for (const request of this.active) {
+    for (const request of this.active.snapshot()) {
       if (request.from !== peerId) continue;
       request.settled = true;
       request.context.abort(`the caller ${peerId} announced it is going away`);
@@ -68,7 +112,7 @@ export class RequestHandler {
 
   /** Stops every callback (the channel is closing). */
   forgetAll(): void {
-    for (const request of this.active) {
+    for (const request of this.active.snapshot()) {
       request.settled = true;
       request.context.abort('the serving channel was destroyed');
     }
@@ -160,22 +204,23 @@ export class RequestHandler {
     const context = new ActiveContext(header.id, header.m, message.from, header.dl, header.n === 1, header.md);
     // Instrumentation seam: nothing is built unless someone subscribes (see diagnostics.ts).
     const event = handlingObserved() ? this.startEvent(header, message) : undefined;
-    const request: ActiveRequest = { settled: false, finished: false, from: message.from, context, event };
+    const request: ActiveRequest = { settled: false, finished: false, from: message.from, context, event, prev: undefined, next: undefined, linked: false };
     if (debugLog.handle.enabled) debugLog.handle('handle %s %s from %s (entry %s)', header.id, header.m.join('.'), message.from, message.id);
     if (header.cb !== undefined) injectCallbacks(args, header.cb, (index) => this.callbackStub(header.id, index, request, message.from));
     this.active.add(request);
-    const done = (ok: boolean, value: unknown): void => this.finish(request, header, message, ok, value);
     const { asyncContext } = this.host;
     try {
       const result =
-        event?.scope === undefined
-          ? runInContext(context, asyncContext, () => fn.apply(self, args))
-          : event.scope(() => runInContext(context, asyncContext, () => fn.apply(self, args)));
+        event?.scope === undefined ? runInContext(context, asyncContext, fn, self, args) : event.scope(() => runInContext(context, asyncContext, fn, self, args));
       // Reading `then` may run a getter of the result: it is the handler's outcome too.
-      if (isThenable(result)) result.then((value) => done(true, value), (err: unknown) => done(false, err));
-      else done(true, result);
+      if (isThenable(result)) {
+        result.then(
+          (value) => this.finish(request, header, message, true, value),
+          (err: unknown) => this.finish(request, header, message, false, err),
+        );
+      } else this.finish(request, header, message, true, result);
     } catch (err) {
-      done(false, err);
+      this.finish(request, header, message, false, err);
     }
   }
 
