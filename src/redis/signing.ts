@@ -128,13 +128,15 @@ export function resolveSigning(value: unknown): ResolvedSigning | undefined {
 
 /** The MAC of the first `count` fields of an entry written to `key`. */
 function mac(secret: KeyObject, key: string, fields: readonly string[], count: number): Buffer {
-  // One string, one update: cheaper than an update per field.
-  let text = `${DOMAIN.length}:${DOMAIN}${key.length}:${key}`;
+  // One flat string, one update: an update per field costs more, and so does a string built by
+  // `+=` (a rope, whose UTF-8 encoding for the hash was the largest cost of signing: measured
+  // 10.3 µs per 16-message entry with `+=`, 6.3 µs with join).
+  const parts: string[] = [`${DOMAIN.length}:${DOMAIN}${key.length}:${key}`];
   for (let i = 0; i < count; i++) {
     const f = fields[i] as string;
-    text += `${f.length}:${f}`;
+    parts.push(`${f.length}:`, f);
   }
-  return createHmac('sha256', secret).update(text, 'utf8').digest();
+  return createHmac('sha256', secret).update(parts.join(''), 'utf8').digest();
 }
 
 /** Milliseconds part of a stream id, or NaN. */
