@@ -43,11 +43,6 @@ export class CreditLedger {
     return Math.max(0, this.capacity - this.heldRequests);
   }
 
-  /** Requests held. */
-  get requests(): number {
-    return this.heldRequests;
-  }
-
   /** Entries held. */
   get size(): number {
     return this.held.size;
@@ -55,10 +50,6 @@ export class CreditLedger {
 
   has(entryId: string): boolean {
     return this.held.has(entryId);
-  }
-
-  get(entryId: string): HeldEntry | undefined {
-    return this.held.get(entryId);
   }
 
   /** Every entry held. */

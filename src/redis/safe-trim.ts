@@ -6,6 +6,7 @@
  * @module
  */
 import { compareIds } from './entries.js';
+import { flatMap, num, str } from './inspect/replies.js';
 
 /** What a group still needs, from XINFO GROUPS and the XPENDING summary. */
 export interface GroupPosition {
@@ -40,20 +41,7 @@ export function pendingSafeMinId(groups: readonly GroupPosition[]): string | nul
 }
 
 /** XINFO GROUPS replies are flat `[name, value, ...]` arrays: one field of one. */
-function field(reply: unknown, name: string): string | null {
-  if (!Array.isArray(reply)) return null;
-  for (let i = 0; i + 1 < reply.length; i += 2) if (reply[i] === name && typeof reply[i + 1] === 'string') return reply[i + 1] as string;
-  return null;
-}
-
 /** What {@link readGroupPositions} needs of a connection: `call` of ioredis. */
-/** An integer field of a flat XINFO reply, or null (absent, or nil: Redis cannot tell). */
-function integerField(reply: unknown, name: string): number | null {
-  if (!Array.isArray(reply)) return null;
-  for (let i = 0; i + 1 < reply.length; i += 2) if (reply[i] === name && typeof reply[i + 1] === 'number') return reply[i + 1] as number;
-  return null;
-}
-
 export interface PositionReader {
   call(command: string, ...args: string[]): Promise<unknown>;
 }
@@ -71,12 +59,13 @@ export async function readGroupPositions(cmd: PositionReader, stream: string): P
   const groups = await cmd.call('XINFO', 'GROUPS', stream);
   if (!Array.isArray(groups)) return [];
   return Promise.all(
-    groups.map(async (g: unknown) => {
-      const name = field(g, 'name') ?? '';
+    groups.map(async (row: unknown) => {
+      const g = flatMap(row);
+      const name = str(g, 'name') ?? '';
       const summary = await cmd.call('XPENDING', stream, name);
       const oldest = Array.isArray(summary) && typeof summary[1] === 'string' ? summary[1] : null;
       const pending = Array.isArray(summary) ? Number(summary[0]) : 0;
-      return { lastDeliveredId: field(g, 'last-delivered-id') ?? '0-0', oldestPendingId: oldest, name, pending, lag: integerField(g, 'lag') };
+      return { lastDeliveredId: str(g, 'last-delivered-id') ?? '0-0', oldestPendingId: oldest, name, pending, lag: num(g, 'lag') };
     }),
   );
 }

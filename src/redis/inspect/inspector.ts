@@ -36,7 +36,7 @@ const INSPECTOR_REDIS_OPTIONS: RedisOptions = {
  * ```ts
  * const inspector = new StreamInspector({ url: process.env.REDIS_URL, stream: 'jobs' });
  * const status = await inspector.inspect();
- * for (const g of status.groups) console.log(g.name, g.pending, g.lag);
+ * for (const g of status.groups) process.stdout.write(`${g.name}: ${g.pending} pending, lag ${g.lag}\n`);
  * const { redriven } = await inspector.redriveDeadLetters('all');
  * await inspector.close();
  * ```
@@ -180,7 +180,7 @@ export class StreamInspector {
    * @example
    * ```ts
    * const stop = new AbortController();
-   * for await (const event of inspector.tail({ signal: stop.signal, methods: ['math'] })) console.log(event);
+   * for await (const event of inspector.tail({ signal: stop.signal, methods: ['math'] })) process.stdout.write(`${JSON.stringify(event)}\n`);
    * ```
    */
   async *tail(options: TailOptions = {}): AsyncGenerator<TailEvent, void, undefined> {
