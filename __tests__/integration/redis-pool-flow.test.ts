@@ -121,6 +121,21 @@ describe('RedisStreamsIO load-balanced pool flow', function () {
     }
   });
 
+  it('an expired request gives its credit back: a worker of concurrency 1 that finds 3 expired requests still answers the next call', async () => {
+    const api = await caller();
+    const io = new RedisStreamsIO({ url: t.url, stream: t.name, useConsumerGroup: true });
+    const hasty = t.track(new RPCChannel<Record<string, never>, Api>(io, { timeout: 50 })).getAPI();
+    await io.waitUntilReady();
+    // Written before any worker exists; their 50 ms deadlines pass before one starts.
+    const expired = [hasty.fast(), hasty.fast(), hasty.fast()].map((p) => p.catch((err: unknown) => err));
+    await Promise.all(expired);
+    const w = worker('w1', { concurrency: 1 });
+    // One entry of 3, more than the credit: re-queued in parts of 1, which may come after this call.
+    expect(await api.fast()).to.equal('w1');
+    await waitFor(() => w.channel.stats().expired === 3, { message: `expired ${w.channel.stats().expired} of 3` });
+    expect(await api.fast(), 'credit is back after all three').to.equal('w1');
+  });
+
   it('concurrency is checked: not an integer in [1, maxQueueSize], or given in broadcast mode, is a typed error naming it', () => {
     const make = (o: object) => () => new RedisStreamsIO({ url: t.url, stream: t.name, ...o });
     for (const bad of [{ useConsumerGroup: true, concurrency: 0 }, { useConsumerGroup: true, concurrency: 1.5 }, { useConsumerGroup: true, concurrency: 11, maxQueueSize: 10 }, { concurrency: 4 }]) {
