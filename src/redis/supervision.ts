@@ -14,6 +14,25 @@ import type { Logger } from '../io/typed-emitter.js';
 import { connectionError, isRefusedConnection, redisError, type RedisConnection } from './connection.js';
 import type { Inbound } from './inbound.js';
 
+/** Sockets already given a lasting 'error' listener. */
+const guarded = new WeakSet<object>();
+
+/**
+ * ioredis 5 listens to its socket's `'error'` only once per connection
+ * (`stream.once("error", ...)` in Redis.js), but a TLS socket whose handshake
+ * fails can emit a second one (the server's alert after the client refused its
+ * certificate: "tlsv1 alert decode error"), which Node would throw as an
+ * uncaught exception, ending the process. Called at the first error, while
+ * `conn.stream` is still that socket: later errors of the dead socket are
+ * dropped (ioredis reconnects on a new one, and the outage was reported).
+ */
+function keepListening(conn: RedisConnection): void {
+  const stream = (conn as { stream?: { on?: unknown } }).stream;
+  if (stream === undefined || stream === null || typeof stream.on !== 'function' || guarded.has(stream)) return;
+  guarded.add(stream);
+  (stream as NodeJS.EventEmitter).on('error', () => undefined);
+}
+
 /** Which connection of the IO. */
 export type ConnectionRole = 'command' | 'reader';
 
@@ -82,6 +101,7 @@ export class ConnectionSupervisor {
       if (role === 'command') host.onCommandBack();
     });
     conn.on('error', (err: Error) => {
+      keepListening(conn);
       if (role === 'command' && isRefusedConnection(err)) {
         this.refused = connectionError('command connection', err);
         host.onRefused();
