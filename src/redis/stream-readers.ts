@@ -105,7 +105,9 @@ export class StreamReaders {
       const entry = inbound.parse(controlKey, raw);
       // History read back at start (CONTROL_LOOKBACK_MS) is skipped quietly when refused: after
       // a key rotation the byes signed with the retired key are not news to every new endpoint.
-      if (entry.type === 'refused' && streamTime(raw.id) < this.startedAt) continue;
+      // `<=`: an entry stamped in the millisecond this endpoint started may have been written
+      // before it (a peer's `bye` just ahead of it: the key-rotation test met that race).
+      if (entry.type === 'refused' && streamTime(raw.id) <= this.startedAt) continue;
       if (entry.type === 'malformed') inbound.reportMalformed(entry);
       else if (entry.type === 'refused') inbound.reportRefused(entry);
       else if (entry.type === 'data') inbound.reportMalformed({ type: 'malformed', id: entry.id, reason: 'messages on the control stream' });
