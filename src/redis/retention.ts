@@ -89,11 +89,12 @@ export class StreamRetention {
     let removed = 0;
     for (let pass = 0; pass < MAX_PASSES; pass++) {
       const n = await cmd.xtrim(stream, 'MINID', '~', minId);
-      removed += n;
       if (n === 0) break;
+      // Counted pass by pass: a reader of the stats who sees the stream shorter sees the count too.
+      removed += n;
+      this.config.trimmed(n);
     }
     if (removed > 0) {
-      this.config.trimmed(removed);
       debugLog.trim('%s retention trimmed %d entries (MINID ~ %s, %s)', stream, removed, minId, mode === 'group' ? 'acknowledged by every group' : `older than ${windowMs ?? 0} ms`);
     }
     return removed;
