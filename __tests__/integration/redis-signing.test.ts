@@ -519,6 +519,35 @@ describe('RedisStreamsIO signing (issue 10 attacks)', function () {
     expect(await c.api.pay(1)).to.equal(11);
   });
 
+  it('load-balanced under load: workers read and register in one step (the read script), and copies written mid-flood run nowhere', async () => {
+    const ledger = newLedger();
+    const workers = [worker(true, ledger, { signing: SIGNING }), worker(true, ledger, { signing: SIGNING })];
+    const c = caller(true, { signing: SIGNING }, 30_000);
+    await Promise.all([...workers.map((w) => w.io.waitUntilReady()), c.io.waitUntilReady()]);
+    expect(await c.api.pay(1)).to.equal(1);
+    const [, fields] = await requestEntry('pay');
+    const scriptCalls = async (): Promise<number> => {
+      const info = await raw.info('commandstats');
+      return [...info.matchAll(/^cmdstat_(?:evalsha|eval):calls=(\d+)/gm)].reduce((n, m) => n + Number(m[1]), 0);
+    };
+    const before = await scriptCalls();
+    // 3,000 calls in flight keep both workers busy: they read without blocking, through the script.
+    const flood = kept(Promise.all(Array.from({ length: 3000 }, () => c.api.refund(1))));
+    await waitFor(() => ledger.refunded >= 300, { message: `refunded ${ledger.refunded}` });
+    const tx = raw.multi();
+    for (let i = 0; i < 40; i++) tx.xadd(name, '*', ...fields);
+    await tx.exec();
+    expect(await flood).to.have.length(3000);
+    const refused = (): number => workers.reduce((n, w) => n + refusals(w.errors, 'replayed').length, 0);
+    await waitFor(() => refused() === 40, { message: `refused ${refused()} of 40` });
+    expect(ledger.paid, 'a copy ran').to.equal(1);
+    expect(ledger.refunded).to.equal(3000);
+    const scripted = (await scriptCalls()) - before;
+    process.stdout.write(`      [pool replays under load] read script runs: ${scripted}; copies refused per worker: ${workers.map((w) => refusals(w.errors, 'replayed').length).join(', ')}\n`);
+    expect(scripted, 'reads through the script').to.be.greaterThan(10);
+    for (const w of workers) expect(w.errors.filter((e) => !(e instanceof RPCSignatureError))).to.deep.equal([]);
+  });
+
   it('load-balanced: a taken-over batch is split into signed entries that the pool verifies and runs', async () => {
     const ledger = newLedger();
     // A first worker holds a batch of 4 requests and never answers; it is destroyed without

