@@ -519,19 +519,14 @@ describe('RedisStreamsIO signing (issue 10 attacks)', function () {
     expect(await c.api.pay(1)).to.equal(11);
   });
 
-  it('load-balanced under load: workers read and register in one step (the read script), and copies written mid-flood run nowhere', async () => {
+  it('load-balanced under load: copies of a request written in the middle of a flood run nowhere', async () => {
     const ledger = newLedger();
     const workers = [worker(true, ledger, { signing: SIGNING }), worker(true, ledger, { signing: SIGNING })];
     const c = caller(true, { signing: SIGNING }, 30_000);
     await Promise.all([...workers.map((w) => w.io.waitUntilReady()), c.io.waitUntilReady()]);
     expect(await c.api.pay(1)).to.equal(1);
     const [, fields] = await requestEntry('pay');
-    const scriptCalls = async (): Promise<number> => {
-      const info = await raw.info('commandstats');
-      return [...info.matchAll(/^cmdstat_(?:evalsha|eval):calls=(\d+)/gm)].reduce((n, m) => n + Number(m[1]), 0);
-    };
-    const before = await scriptCalls();
-    // 3,000 calls in flight keep both workers busy: they read without blocking, through the script.
+    // 3,000 calls in flight keep both workers busy; 40 copies of the pay(1) entry arrive among them.
     const flood = kept(Promise.all(Array.from({ length: 3000 }, () => c.api.refund(1))));
     await waitFor(() => ledger.refunded >= 300, { message: `refunded ${ledger.refunded}` });
     const tx = raw.multi();
@@ -542,9 +537,7 @@ describe('RedisStreamsIO signing (issue 10 attacks)', function () {
     await waitFor(() => refused() === 40, { message: `refused ${refused()} of 40` });
     expect(ledger.paid, 'a copy ran').to.equal(1);
     expect(ledger.refunded).to.equal(3000);
-    const scripted = (await scriptCalls()) - before;
-    process.stdout.write(`      [pool replays under load] read script runs: ${scripted}; copies refused per worker: ${workers.map((w) => refusals(w.errors, 'replayed').length).join(', ')}\n`);
-    expect(scripted, 'reads through the script').to.be.greaterThan(10);
+    process.stdout.write(`      [pool replays under load] copies refused per worker: ${workers.map((w) => refusals(w.errors, 'replayed').length).join(', ')}\n`);
     for (const w of workers) expect(w.errors.filter((e) => !(e instanceof RPCSignatureError))).to.deep.equal([]);
   });
 

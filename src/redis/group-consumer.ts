@@ -13,7 +13,7 @@ import { debugLog } from '../debug-log.js';
 import { RPCProtocolError, RPCSignatureError } from '../errors.js';
 import { sleep } from './async-utils.js';
 import { isPermissionError, redisError, type RedisConnection } from './connection.js';
-import { Control, MAX_MESSAGES_PER_ENTRY, parseReadReply, type ParsedEntry, type RawEntry } from './entries.js';
+import { Control, MAX_MESSAGES_PER_ENTRY, parseReadReply, type ParsedEntry } from './entries.js';
 import { CreditLedger } from './credit-ledger.js';
 import { GroupRecovery, type ReclaimResult } from './group-recovery.js';
 import type { IoInboundMessage, IoReceipt } from '../io/io-interface.js';
@@ -60,8 +60,6 @@ export class GroupConsumer {
   private stopped = false;
   /** Set at start and every claimIdleMs/2: look for pending requests to take over. */
   private recoveryDue = true;
-  /** The last read delivered entries: more are likely waiting, so the next one need not block. */
-  private busy = false;
 
   constructor(private readonly host: GroupConsumerHost) {
     const { opts, keys, cmd, inbound, seal } = host;
@@ -140,39 +138,16 @@ export class GroupConsumer {
       const block = Math.min(opts.blockTimeout, this.recoveryIntervalMs);
       // COUNT is in entries, each carrying up to MAX_MESSAGES_PER_ENTRY requests.
       const count = Math.min(READ_BATCH, Math.max(1, Math.floor(granted / MAX_MESSAGES_PER_ENTRY)));
-      const { replays } = this.host;
-      // Signing on and requests coming: one step reads and registers (see pool-replays.ts).
-      if (replays !== undefined && this.busy && replays.canRead) {
-        const read = await replays.read(reader, keys.stream, opts.consumerGroup, opts.consumerName, count);
-        if (read !== undefined) {
-          this.busy = read !== null && read.entries.length > 0;
-          if (read !== null) this.acceptRead(read.entries, read.copies, 'read script');
-          return;
-        }
-      }
       const reply = await (reader as Redis).xreadgroup('GROUP', opts.consumerGroup, opts.consumerName, 'COUNT', count, 'BLOCK', block, 'STREAMS', keys.stream, '>');
       const raws = parseReadReply(reply).get(keys.stream) ?? [];
-      this.busy = raws.length > 0;
+      if (debugLog.read.enabled && raws.length > 0) debugLog.read('%s XREADGROUP %s: %d entries', keys.stream, opts.consumerName, raws.length);
       const parsed = raws.map((raw) => inbound.parse(keys.stream, raw));
       // First deliveries: a copy of an entry another worker of the group was delivered is refused too.
-      const copies = replays === undefined || raws.length === 0 ? undefined : await replays.copies(raws, parsed.map((p) => p.type === 'data' || p.type === 'control'));
-      this.acceptParsed(parsed, copies, 'XREADGROUP');
+      const copies = this.host.replays === undefined || raws.length === 0 ? undefined : await this.host.replays.copies(raws, parsed.map((p) => p.type === 'data' || p.type === 'control'));
+      parsed.forEach((entry, i) => this.accept(copies?.has(i) === true ? replayed(entry, keys.stream) : entry, 1));
     } finally {
       inbound.queue.release(granted);
     }
-  }
-
-  /** Entries of a read that registered them already: parsed, copies refused, the rest accepted. */
-  private acceptRead(raws: readonly RawEntry[], copies: ReadonlySet<number>, how: string): void {
-    const { inbound, keys } = this.host;
-    this.acceptParsed(raws.map((raw) => inbound.parse(keys.stream, raw)), copies, how);
-  }
-
-  /** Entries read for the first time: `copies` (indexes) are refused as replays, the rest accepted. */
-  private acceptParsed(parsed: readonly ParsedEntry[], copies: ReadonlySet<number> | undefined, how: string): void {
-    const { keys, opts } = this.host;
-    if (debugLog.read.enabled && parsed.length > 0) debugLog.read('%s %s %s: %d entries', keys.stream, how, opts.consumerName, parsed.length);
-    parsed.forEach((entry, i) => this.accept(copies?.has(i) === true && (entry.type === 'data' || entry.type === 'control') ? replayed(entry, keys.stream) : entry, 1));
   }
 
   /**
