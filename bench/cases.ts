@@ -71,7 +71,7 @@ export function buildCases(quick: boolean): CaseSpec[] {
     { ...echo, id: 'd', title: 'sequential echo(100 KB)', clientRole: 'seq', payloadBytes: 100 * KB, warmup: pick(20, 5), count: pick(300, 30) },
     {
       id: 'e', title: 'notification fan-out to 4 subscribers', servingRole: 'subscriber', servers: 4, balanced: false,
-      clientRole: 'notify', payloadBytes: 1, warmup: 0, count: pick(5_000, 500), concurrency: 100, handlerMs: 0,
+      clientRole: 'notify', payloadBytes: 1, warmup: 0, count: pick(50_000, 2_000), concurrency: 100, handlerMs: 0,
     },
     // Handlers that take time: throughput against the ideal (calls in flight / handler time, when the
     // workers can run them all at once), and how evenly the 3 workers share the calls.

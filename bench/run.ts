@@ -9,7 +9,7 @@
  * - c: the same, load-balanced (consumer group), two worker processes: calls/s [20,000; 2,000]
  * - d: sequential echo of a 100 KB string: calls/s and p50 [300; 30]
  * - e: notifications fanned out to 4 subscriber processes, 100 writes in flight:
- *      deliveries/s = deliveries counted at subscribers / (last delivery - first send) [5,000; 500]
+ *      deliveries/s = deliveries counted at subscribers / (last delivery - first send) [50,000; 2,000: a timed phase of ~1 s, where 5,000 gave ~0.1-0.2 s, too short to measure]
  * - f: 100 calls in flight to 3 load-balanced workers whose handlers take 10 ms (an async wait):
  *      calls/s against the ideal (100 in flight / 10 ms = 10,000 calls/s) and each worker's share [6,000; 600]
  * Every case also reports peak RSS per process (sampled every 50 ms, and the
