@@ -1,4 +1,4 @@
-// The pending-call table (a null-prototype object, not a Map: see IdTable in pending-calls.ts):
+// The pending-call table (a Map replaced now and then: see PendingCalls.forget in pending-calls.ts):
 // any string is an id like any other, ids a caller never used find nothing, and the count and
 // rejectAll() see exactly what is pending.
 import { expect } from 'chai';
@@ -25,6 +25,17 @@ describe('PendingCalls', () => {
     expect(table.size).to.equal(0);
     expect(log.sort()).to.deep.equal(['a.1 rejected closed a.1', 'constructor rejected closed constructor', 'hasOwnProperty rejected closed hasOwnProperty']);
     expect(({} as Record<string, unknown>)['a.1'], 'Object.prototype untouched').to.equal(undefined);
+  });
+
+  it('keeps every pending call across the replacements of its table (3,000 removals, 50 left)', () => {
+    const table = new PendingCalls();
+    const log: string[] = [];
+    for (let i = 0; i < 3050; i++) table.add(`c.${i}`, call(`c.${i}`, log), 60_000, () => undefined);
+    for (let i = 0; i < 3000; i++) expect(table.take(`c.${i}`)?.method).to.equal(`c.${i}`);
+    expect(table.size).to.equal(50);
+    for (let i = 3000; i < 3050; i++) expect(table.get(`c.${i}`)?.method).to.equal(`c.${i}`);
+    table.rejectAll(() => new Error('closed'));
+    expect(log).to.have.length(50);
   });
 
   it('times a call out once, and a call taken before its timeout does not time out', async () => {
