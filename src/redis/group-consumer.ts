@@ -46,6 +46,8 @@ export interface GroupConsumerHost {
   readonly seal: SealEntry;
   /** Signing on: replay detection shared by the group. */
   readonly replays: PoolReplays | undefined;
+  /** Resolves once the acknowledgements written so far have settled (see WriteBatcher.acksSettled). */
+  acksSettled(): Promise<void>;
   reportBackground(error: unknown): void;
 }
 
@@ -60,6 +62,12 @@ export class GroupConsumer {
   private stopped = false;
   /** Set at start and every claimIdleMs/2: look for pending requests to take over. */
   private recoveryDue = true;
+  /**
+   * The read or take-over in flight, settled when its reply is in (or it failed). What
+   * it delivers after {@link stopReading} is not taken: it stays pending here, for
+   * {@link handBack}, which waits for this first.
+   */
+  private inFlight: Promise<unknown> | undefined;
 
   constructor(private readonly host: GroupConsumerHost) {
     const { opts, keys, cmd, inbound, seal } = host;
@@ -105,6 +113,19 @@ export class GroupConsumer {
     if (receipt !== undefined) this.ledger.drop(receipt.id, receipt.part);
   }
 
+  /** Remembers `command` as the read in flight until it settles; returns it. */
+  private track<T>(command: Promise<T>): Promise<T> {
+    const settled = command.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.inFlight = settled;
+    void settled.then(() => {
+      if (this.inFlight === settled) this.inFlight = undefined;
+    });
+    return command;
+  }
+
   /** Wakes every wait (the IO is closing) and forgets what is held: it stays pending, for a take-over. */
   wake(): void {
     this.stopped = true;
@@ -138,7 +159,9 @@ export class GroupConsumer {
       const block = Math.min(opts.blockTimeout, this.recoveryIntervalMs);
       // COUNT is in entries, each carrying up to MAX_MESSAGES_PER_ENTRY requests.
       const count = Math.min(READ_BATCH, Math.max(1, Math.floor(granted / MAX_MESSAGES_PER_ENTRY)));
-      const reply = await (reader as Redis).xreadgroup('GROUP', opts.consumerGroup, opts.consumerName, 'COUNT', count, 'BLOCK', block, 'STREAMS', keys.stream, '>');
+      const reply = await this.track((reader as Redis).xreadgroup('GROUP', opts.consumerGroup, opts.consumerName, 'COUNT', count, 'BLOCK', block, 'STREAMS', keys.stream, '>'));
+      // Drain began while the read was out: what it delivered is handed back by handBack, not run here.
+      if (this.stopped) return;
       const raws = parseReadReply(reply).get(keys.stream) ?? [];
       if (debugLog.read.enabled && raws.length > 0) debugLog.read('%s XREADGROUP %s: %d entries', keys.stream, opts.consumerName, raws.length);
       const parsed = raws.map((raw) => inbound.parse(keys.stream, raw));
@@ -219,6 +242,9 @@ export class GroupConsumer {
    * @returns how many requests were handed back.
    */
   async handBack(unqueued: readonly IoInboundMessage[], graceMs: number): Promise<number> {
+    // A read cut off by the drain may still deliver: wait for its reply, whose entries stay pending
+    // here (see readOnce) and are handed back by the sweep below rather than run.
+    await Promise.race([this.inFlight, sleep(Math.max(1000, graceMs))]);
     const notRun = new Map<string, Set<number>>();
     for (const m of unqueued) {
       const r = m.receipt;
@@ -230,6 +256,10 @@ export class GroupConsumer {
     const running = (): boolean => [...this.ledger.entries()].some((h) => [...h.open].some((p) => notRun.get(h.entry.id)?.has(p) !== true));
     const deadline = Date.now() + graceMs;
     while (running() && Date.now() < deadline && !this.host.inbound.closed) await sleep(deadline - Date.now(), this.ledger.releases);
+    // A request just answered left the ledger when its answer was queued; its XACK goes out with
+    // that answer a moment later. Until then it is still pending here, and the sweep below would
+    // hand it back to run again. (Bounded: an answer retried through an outage waits no longer.)
+    await Promise.race([this.host.acksSettled(), sleep(Math.max(1000, deadline - Date.now()))]);
     let handed = 0;
     for (const held of [...this.ledger.entries()]) {
       const parts = [...held.open].sort((x, y) => x - y);
@@ -285,8 +315,10 @@ export class GroupConsumer {
     const granted = inbound.queue.reserve(1);
     let result: ReclaimResult;
     try {
-      result = await this.recovery.claimOwn(1, this.ledger);
-      if (result.claimed.length === 0 && result.trimmed.length === 0) result = await this.recovery.reclaimIdle(1);
+      result = await this.track(this.recovery.claimOwn(1, this.ledger));
+      if (result.claimed.length === 0 && result.trimmed.length === 0 && !this.stopped) result = await this.track(this.recovery.reclaimIdle(1));
+      // Claimed while drain began: left pending here for handBack.
+      if (this.stopped) return true;
       this.acceptClaimed(result);
     } finally {
       inbound.queue.release(granted);
