@@ -46,8 +46,6 @@ export interface GroupConsumerHost {
   readonly seal: SealEntry;
   /** Signing on: replay detection shared by the group. */
   readonly replays: PoolReplays | undefined;
-  /** Resolves once the acknowledgements written so far have settled (see WriteBatcher.acksSettled). */
-  acksSettled(): Promise<void>;
   reportBackground(error: unknown): void;
 }
 
@@ -67,7 +65,7 @@ export class GroupConsumer {
    * it delivers after {@link stopReading} is not taken: it stays pending here, for
    * {@link handBack}, which waits for this first.
    */
-  private inFlight: Promise<unknown> | undefined;
+  private inFlight: Promise<void> = Promise.resolve();
 
   constructor(private readonly host: GroupConsumerHost) {
     const { opts, keys, cmd, inbound, seal } = host;
@@ -113,16 +111,12 @@ export class GroupConsumer {
     if (receipt !== undefined) this.ledger.drop(receipt.id, receipt.part);
   }
 
-  /** Remembers `command` as the read in flight until it settles; returns it. */
+  /** Remembers `command` as the read in flight (a settled one costs {@link handBack} nothing); returns it. */
   private track<T>(command: Promise<T>): Promise<T> {
-    const settled = command.then(
+    this.inFlight = command.then(
       () => undefined,
       () => undefined,
     );
-    this.inFlight = settled;
-    void settled.then(() => {
-      if (this.inFlight === settled) this.inFlight = undefined;
-    });
     return command;
   }
 
@@ -256,10 +250,6 @@ export class GroupConsumer {
     const running = (): boolean => [...this.ledger.entries()].some((h) => [...h.open].some((p) => notRun.get(h.entry.id)?.has(p) !== true));
     const deadline = Date.now() + graceMs;
     while (running() && Date.now() < deadline && !this.host.inbound.closed) await sleep(deadline - Date.now(), this.ledger.releases);
-    // A request just answered left the ledger when its answer was queued; its XACK goes out with
-    // that answer a moment later. Until then it is still pending here, and the sweep below would
-    // hand it back to run again. (Bounded: an answer retried through an outage waits no longer.)
-    await Promise.race([this.host.acksSettled(), sleep(Math.max(1000, deadline - Date.now()))]);
     let handed = 0;
     for (const held of [...this.ledger.entries()]) {
       const parts = [...held.open].sort((x, y) => x - y);

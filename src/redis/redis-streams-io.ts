@@ -147,7 +147,7 @@ export class RedisStreamsIO implements IoInterface<RedisStreamsIOEvents> {
       reportBackground: report,
     });
     const replays = signer === undefined || !o.useConsumerGroup ? undefined : new PoolReplays(cmd, keys.seen(o.consumerGroup), o.signing?.replayWindowMs ?? 0);
-    this.group = o.useConsumerGroup ? new GroupConsumer({ cmd, opts: o, keys, inbound, seal: this.seal, replays, acksSettled: () => this.writes.acksSettled(), reportBackground: report }) : undefined;
+    this.group = o.useConsumerGroup ? new GroupConsumer({ cmd, opts: o, keys, inbound, seal: this.seal, replays, reportBackground: report }) : undefined;
     const group = this.group;
     // A request dropped from the full queue is no longer held: see GroupConsumer.drop.
     if (group !== undefined) inbound.onDrop = (message) => group.drop(message);

@@ -122,8 +122,6 @@ export class WriteBatcher {
   private retryAttempt = 0;
   private retryEntries: OpenEntry[] = [];
   private retryAcks: PendingAcks[] = [];
-  /** Writes that acknowledge requests, until they settle (see {@link acksSettled}). */
-  private readonly acking = new Set<Promise<void>>();
 
   constructor(
     private readonly redis: RedisConnection,
@@ -148,10 +146,7 @@ export class WriteBatcher {
     entry.fields.push(Field.Data, data);
     entry.count++;
     entry.chars += data.length;
-    if (ackId !== undefined) {
-      entry.ackIds.push(ackId);
-      this.track(entry.done);
-    }
+    if (ackId !== undefined) entry.ackIds.push(ackId);
     if (settles) entry.settles++;
     if (retry) entry.retry = true;
     if (entry.count >= this.config.maxPerEntry) this.open.delete(key);
@@ -166,26 +161,8 @@ export class WriteBatcher {
   ack(id: string): Promise<void> {
     this.acks ??= { ...deferred(), ids: [] };
     this.acks.ids.push(id);
-    this.track(this.acks.done);
     this.schedule();
     return this.acks.done;
-  }
-
-  /**
-   * Resolves once every acknowledgement queued so far (with an answer, or on
-   * its own) has been written or has failed. A worker's drain waits for it
-   * before handing back what is still pending on it: a request whose answer
-   * and XACK are still on their way is done, not to be run again.
-   */
-  acksSettled(): Promise<void> {
-    return Promise.allSettled([...this.acking]).then(() => undefined);
-  }
-
-  private track(done: Promise<void>): void {
-    if (this.acking.has(done)) return;
-    this.acking.add(done);
-    const forget = (): void => void this.acking.delete(done);
-    done.then(forget, forget);
   }
 
   private startEntry(key: string, options: readonly (string | number)[]): OpenEntry {
