@@ -335,6 +335,30 @@ describe('RedisStreamsIO signing (issue 10 attacks)', function () {
       expect(await c.api.pay(1)).to.equal(11);
     });
 
+    it(`${mode}: a copy whose signature is spelled another way (padding, unused low bits, a character base64url ignores) is refused, not run`, async () => {
+      const ledger = newLedger();
+      const w = worker(lb, ledger, { signing: SIGNING });
+      const c = caller(lb, { signing: SIGNING });
+      await Promise.all([w.io.waitUntilReady(), c.io.waitUntilReady()]);
+      expect(await c.api.pay(10)).to.equal(10);
+      const [, fields] = await requestEntry('pay');
+      const signature = fields[fields.length - 1] as string;
+      // The last of 43 characters carries 6 bits of which the MAC uses 4: flipping the lowest bit
+      // decodes to the same 32 bytes. Padding and characters outside the alphabet are skipped by
+      // Node's decoder. Each spelling is a different string, so a check keyed by the string alone
+      // would take it for a new entry.
+      const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
+      const last = alphabet[alphabet.indexOf(signature[42] as string) ^ 1] as string;
+      const spellings = [`${signature.slice(0, 42)}${last}`, `${signature}=`, `${signature.slice(0, 20)}.${signature.slice(20)}`];
+      for (const spelling of spellings) expect(Buffer.from(spelling, 'base64url').equals(Buffer.from(signature, 'base64url'))).to.equal(true);
+      for (const spelling of spellings) await raw.xadd(name, '*', ...fields.slice(0, -1), spelling);
+      await waitFor(() => w.io.stats().refusedEntries === spellings.length, { message: `refused ${w.io.stats().refusedEntries} of ${spellings.length}` });
+      expect(ledger.paid).to.equal(10);
+      expect(refusals(w.errors, 'bad-signature')).to.have.length(spellings.length);
+      if (lb) await waitFor(async () => (await pendingCount(w.io)) === 0, { message: 'a copy was left pending' });
+      expect(await c.api.pay(1)).to.equal(11);
+    });
+
     it(`${mode}: a signed request altered to another method, or moved to another stream or into an inbox, is refused`, async () => {
       const ledger = newLedger();
       const other = newLedger();
