@@ -22,6 +22,9 @@ describe('entry signing: the MAC is the documented encoding', () => {
     astral: '{"json":["rocket 🚀 and 𝄞"]}',
     'lone surrogate': `{"json":["${'\ud800'}x"]}`,
     'latin1 range only': '{"json":["\u00ff\u0080"]}',
+    'long (a length past the prefix table)': `{"json":["${'y'.repeat(5000)}"]}`,
+    'exactly 1023 characters (the last in the prefix table)': `{"json":"${'z'.repeat(1023 - 11)}"}`,
+    'exactly 1024 characters (the first past it)': `{"json":"${'z'.repeat(1024 - 11)}"}`,
   };
   for (const [name, payload] of Object.entries(cases)) {
     it(`${name}: signed() writes the documented MAC, and verify() accepts it`, () => {
@@ -66,5 +69,12 @@ describe('entry signing: HmacSha256 is HMAC-SHA256', () => {
     // A secret shorter than the 32 bytes signing accepts; the construction does not depend on it.
     const expected = Buffer.from('5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843', 'hex').toString('base64url');
     expect(new HmacSha256(Buffer.from('Jefe')).digest('what do ya want for nothing?', 'latin1', 28)).to.equal(expected);
+  });
+});
+
+describe('entry signing: the payloads above have the lengths their names say', () => {
+  it('1023 and 1024 characters', () => {
+    expect(`{"json":"${'z'.repeat(1023 - 11)}"}`).to.have.length(1023);
+    expect(`{"json":"${'z'.repeat(1024 - 11)}"}`).to.have.length(1024);
   });
 });

@@ -196,15 +196,22 @@ function sameSignature(given: string, expected: string): boolean {
   return diff === 0;
 }
 
+/** `"<n>:"` for the field lengths met most, built once: one string less to allocate per field. */
+const LENGTH_PREFIXES: readonly string[] = Array.from({ length: 1024 }, (_, n) => `${n}:`);
+
 /** The MAC of the first `count` fields of an entry written to `key`. */
 function mac(hmac: HmacSha256, key: string, fields: readonly string[], count: number): string {
   // One flat string, one write: a write per field costs more, and so does a string built by
   // `+=` (a rope, whose UTF-8 encoding for the hash was the largest cost of signing: measured
-  // 10.3 µs per 16-message entry with `+=`, 6.3 µs with join).
-  const parts: string[] = [`${DOMAIN.length}:${DOMAIN}${key.length}:${key}`];
-  for (let i = 0; i < count; i++) {
+  // 10.3 µs per 16-message entry with `+=`, 6.3 µs with join). Sized up front, with the length
+  // prefixes from LENGTH_PREFIXES: 1.1 instead of 1.4 µs for a 7-message entry in a loop.
+  const parts = new Array<string>(1 + 2 * count);
+  parts[0] = `${DOMAIN.length}:${DOMAIN}${key.length}:${key}`;
+  for (let i = 0, j = 1; i < count; i++) {
     const f = fields[i] as string;
-    parts.push(`${f.length}:`, f);
+    const n = f.length;
+    parts[j++] = n < LENGTH_PREFIXES.length ? (LENGTH_PREFIXES[n] as string) : `${n}:`;
+    parts[j++] = f;
   }
   const text = parts.join('');
   // The input is UTF-8. Of an all-ASCII string (its UTF-8 length is its length) latin1 gives the
