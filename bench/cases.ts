@@ -60,10 +60,23 @@ export interface RunContext {
 const SETTLE_MS = 200;
 const KB = 1024;
 
+/**
+ * Timed calls of (b) and (c): 20,000, or `BENCH_BURST_COUNT` (e.g. 100000 for a steady-state
+ * measurement: in 20,000 calls, about 1 s, start-up and JIT compilation are a large part of each
+ * process's CPU).
+ */
+function burstCount(): number {
+  const value = process.env['BENCH_BURST_COUNT'];
+  if (value === undefined || value === '') return 20_000;
+  const n = Number(value);
+  if (!Number.isSafeInteger(n) || n < 100) throw new Error(`BENCH_BURST_COUNT must be an integer of at least 100, got ${JSON.stringify(value)}`);
+  return n;
+}
+
 export function buildCases(quick: boolean): CaseSpec[] {
   const pick = (full: number, reduced: number): number => (quick ? reduced : full);
   const echo = { servingRole: 'server', servers: 1, balanced: false, concurrency: 1, handlerMs: 0 } as const;
-  const burst = { count: pick(20_000, 2_000), warmup: pick(500, 100), concurrency: 100, payloadBytes: 1, clientRole: 'inflight', handlerMs: 0 } as const;
+  const burst = { count: pick(burstCount(), 2_000), warmup: pick(500, 100), concurrency: 100, payloadBytes: 1, clientRole: 'inflight', handlerMs: 0 } as const;
   return [
     { ...echo, id: 'a', title: 'sequential echo("x")', clientRole: 'seq', payloadBytes: 1, warmup: pick(500, 100), count: pick(5_000, 300) },
     { ...echo, ...burst, id: 'b', title: '100 in flight, broadcast, 1 server' },

@@ -26,6 +26,8 @@
  *
  * `--tracing`: the library roles record every span and metric with an
  * OpenTelemetry SDK (in-memory exporters, bench/tracing.ts); compare with a run without it.
+ * `BENCH_BURST_COUNT=100000` (environment): timed calls of (b) and (c) instead of 20,000, for
+ * steady-state figures (in 20,000 calls start-up and JIT compilation weigh on CPU per call).
  * `--signing`: every library IO signs and verifies entries (the `signing`
  * option, one random 32-byte key per run); the raw baseline is unchanged.
  */
