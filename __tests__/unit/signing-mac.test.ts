@@ -48,11 +48,9 @@ describe('entry signing: HmacSha256 is HMAC-SHA256', () => {
     it(`a ${length}-byte secret: the same MAC as createHmac, MAC after MAC`, () => {
       const secret = randomBytes(length);
       const hmac = new HmacSha256(secret);
-      for (const text of ['', 'a', 'x'.repeat(55), 'y'.repeat(64), 'z'.repeat(1000), 'café 🚀']) {
-        for (const encoding of ['latin1', 'utf8'] as const) {
-          const expected = createHmac('sha256', secret).update(text, encoding).digest();
-          expect(hmac.digest(text, encoding, Buffer.byteLength(text, encoding))).to.equal(expected.toString('base64url'));
-        }
+      // ASCII (hashed through latin1) and not (through UTF-8), the Latin-1 range included.
+      for (const text of ['', 'a', 'x'.repeat(55), 'y'.repeat(64), 'z'.repeat(1000), 'café 🚀', '\u00ff\u0080', `${'\ud800'}x`]) {
+        expect(hmac.digest(text), JSON.stringify(text)).to.equal(createHmac('sha256', secret).update(text, 'utf8').digest('base64url'));
       }
     });
   }
@@ -61,14 +59,13 @@ describe('entry signing: HmacSha256 is HMAC-SHA256', () => {
     const hmac = new HmacSha256(secret);
     for (const length of [10, 5000, 20, 70_000, 30, 200_000, 4096 - 64, 4096 - 63]) {
       const text = 'é'.repeat(length >> 1) + 'a'.repeat(length - (length >> 1));
-      const bytes = Buffer.byteLength(text, 'utf8');
-      expect(hmac.digest(text, 'utf8', bytes), `length ${length}`).to.equal(createHmac('sha256', secret).update(text, 'utf8').digest('base64url'));
+      expect(hmac.digest(text), `length ${length}`).to.equal(createHmac('sha256', secret).update(text, 'utf8').digest('base64url'));
     }
   });
   it('RFC 4231 test case 2 (key "Jefe")', () => {
     // A secret shorter than the 32 bytes signing accepts; the construction does not depend on it.
     const expected = Buffer.from('5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843', 'hex').toString('base64url');
-    expect(new HmacSha256(Buffer.from('Jefe')).digest('what do ya want for nothing?', 'latin1', 28)).to.equal(expected);
+    expect(new HmacSha256(Buffer.from('Jefe')).digest('what do ya want for nothing?')).to.equal(expected);
   });
 });
 

@@ -162,8 +162,12 @@ export class HmacSha256 {
     }
   }
 
-  /** The MAC of `text`, whose encoding in `encoding` is `byteLength` bytes, in base64url. */
-  digest(text: string, encoding: 'latin1' | 'utf8', byteLength: number): string {
+  /** The MAC of `text` (its UTF-8 bytes), in base64url. */
+  digest(text: string): string {
+    const byteLength = Buffer.byteLength(text, 'utf8');
+    // Of an all-ASCII string (its UTF-8 length is its length) latin1 gives the same bytes, and
+    // Node writes it faster (1.6 µs less for a 1.2 KB entry).
+    const encoding = byteLength === text.length ? 'latin1' : 'utf8';
     const size = SHA256_BLOCK_BYTES + byteLength;
     let input = this.scratch;
     if (size > input.length) {
@@ -213,11 +217,7 @@ function mac(hmac: HmacSha256, key: string, fields: readonly string[], count: nu
     parts[j++] = n < LENGTH_PREFIXES.length ? (LENGTH_PREFIXES[n] as string) : `${n}:`;
     parts[j++] = f;
   }
-  const text = parts.join('');
-  // The input is UTF-8. Of an all-ASCII string (its UTF-8 length is its length) latin1 gives the
-  // same bytes, and Node writes it faster (1.6 µs less for a 1.2 KB entry).
-  const bytes = Buffer.byteLength(text, 'utf8');
-  return hmac.digest(text, bytes === text.length ? 'latin1' : 'utf8', bytes);
+  return hmac.digest(parts.join(''));
 }
 
 /** Milliseconds part of a stream id, or NaN. */
